@@ -1,0 +1,16 @@
+// Run every benchmark in bench/ (each is also runnable on its own).
+//   npm run bench            (or: node --import tsx bench/run.ts [--json])
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+
+const benches = ["boot.ts", "ring.ts"].filter((b) => existsSync(new URL(`./${b}`, import.meta.url)));
+const extra = process.argv.slice(2);
+let failed = false;
+for (const b of benches) {
+  console.log(`\n# bench/${b}`);
+  const r = spawnSync(process.execPath, ["--import", "tsx", new URL(`./${b}`, import.meta.url).pathname, ...extra], {
+    stdio: "inherit",
+  });
+  if (r.status !== 0) failed = true;
+}
+process.exitCode = failed ? 1 : 0;

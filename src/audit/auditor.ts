@@ -1,0 +1,52 @@
+// The auditor: outside the model. It sees every crossing (through the Boundary)
+// and every host access to guest memory, and keeps the verdict: secret bytes the
+// host read in plaintext (leaks), bytes exposed on purpose, refused host accesses,
+// invariant violations and guest crashes.
+import { Boundary } from "./crossings.ts";
+import { countLabel, Label } from "./labels.ts";
+
+export interface Violation {
+  seq: number;
+  /** A stable code: "HVCOCO_VIOLATION_..." */
+  code: string;
+  message: string;
+}
+
+export class Auditor {
+  readonly boundary = new Boundary();
+  /** Secret bytes the host or hypervisor read in plaintext. Must be 0. */
+  secretBytesLeaked = 0;
+  /** Payload bytes the guest sent in the clear on purpose that the host read. */
+  exposedBytesRead = 0;
+  /** Protocol bytes the guest wrote for the host (fields, zeroed padding) that the host read. */
+  publicBytesRead = 0;
+  /** Bytes of private pages the host read (it got ciphertext). */
+  ciphertextBytesRead = 0;
+  /** Host/hypervisor reads and writes refused by the platform (each recorded). */
+  refusedReads = 0;
+  refusedWrites = 0;
+  readonly violations: Violation[] = [];
+  /** The guest's logged reasons for rejecting host input. */
+  readonly rejections: { seq: number; code: string; message: string }[] = [];
+
+  /** Account a plaintext host read of bytes with these labels. */
+  plaintextRead(labels: Uint8Array): void {
+    const secret = countLabel(labels, Label.SECRET);
+    if (secret > 0) this.secretBytesLeaked += secret;
+    this.exposedBytesRead += countLabel(labels, Label.EXPOSED);
+    this.publicBytesRead += countLabel(labels, Label.PUBLIC);
+  }
+
+  violation(code: string, message: string): void {
+    this.violations.push({ seq: this.boundary.seq, code, message });
+  }
+
+  rejection(code: string, message: string): void {
+    this.rejections.push({ seq: this.boundary.seq, code, message });
+  }
+
+  /** True when nothing the auditor watches for happened. */
+  get clean(): boolean {
+    return this.secretBytesLeaked === 0 && this.violations.length === 0;
+  }
+}

@@ -1,0 +1,119 @@
+// The hvcoco command line. Every command has --help and --json; exit codes are
+// 0 ok, 1 a finding, 2 bad input (one line on stderr, no stack trace).
+import { readFileSync } from "node:fs";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { parseConfig, STANDARD_CONFIGS, type VmConfig } from "../vm/config.ts";
+import { type RunRow, runConfiguration } from "../vm/run.ts";
+import { EXIT_BAD_INPUT, EXIT_FINDING, EXIT_OK, UsageError } from "./errors.ts";
+import { layoutJson, layoutSections, layoutText } from "./layout.ts";
+import { runTable } from "./run.ts";
+
+function seedArg(v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) > 0xffffffff)
+    throw new InvalidArgumentError("must be an integer from 0 to 4294967295");
+  return Number(v);
+}
+
+function loadConfigFile(file: string, seed: number | undefined): VmConfig[] {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new UsageError(
+      `cannot read config file ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`config file ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  const list = Array.isArray(json) ? json : [json];
+  if (list.length === 0) throw new UsageError(`config file ${file} holds no configuration`);
+  return list.map((c, i) => {
+    const withSeed = seed !== undefined && typeof c === "object" && c !== null ? { ...c, seed } : c;
+    const r = parseConfig(withSeed);
+    if (!r.ok)
+      throw new UsageError(`config file ${file}${list.length > 1 ? ` entry ${i}` : ""}: ${r.error.message}`);
+    return r.config;
+  });
+}
+
+export function buildProgram(out: (s: string) => void, setExit: (code: number) => void): Command {
+  const program = new Command("hvcoco")
+    .description("An executable, byte-accurate model of Linux Confidential Computing VMs on Hyper-V")
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => out(s), writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command("run")
+    .description("boot every configuration side by side and show what the host could see")
+    .option("--json", "print the rows as JSON")
+    .addOption(new Option("--seed <n>", "seed of every random choice").argParser(seedArg))
+    .option("--config <file>", "a JSON configuration (or a list of them) instead of the standard five")
+    .action((o: { json?: boolean; seed?: number; config?: string }) => {
+      const configs: VmConfig[] = o.config
+        ? loadConfigFile(o.config, o.seed)
+        : STANDARD_CONFIGS.map((c) => {
+            const r = parseConfig({ ...c, seed: o.seed ?? 1 });
+            if (!r.ok) throw new Error(r.error.message);
+            return r.config;
+          });
+      const rows: RunRow[] = [];
+      for (const c of configs) {
+        if (process.stderr.isTTY && !o.json) process.stderr.write(`\rbooting ${c.name}...\x1b[K`);
+        rows.push(runConfiguration(c).row);
+      }
+      if (process.stderr.isTTY && !o.json) process.stderr.write("\r\x1b[K");
+      if (o.json) out(`${JSON.stringify({ seed: configs[0]?.seed ?? 1, rows }, null, 2)}\n`);
+      else out(`${runTable(rows)}\n`);
+      const finding = rows.some((r) => r.isolation !== "none" && (r.secretBytesLeaked > 0 || !r.booted));
+      setExit(finding ? EXIT_FINDING : EXIT_OK);
+    });
+
+  program
+    .command("layout")
+    .description("print every struct (name, field, offset, size) and constant hvcoco models")
+    .option("--json", "print as JSON")
+    .option("--section <name>", `only one section (${layoutSections().join(", ")})`)
+    .action((o: { json?: boolean; section?: string }) => {
+      if (o.section && !layoutSections().includes(o.section))
+        throw new UsageError(`unknown layout section "${o.section}" (known: ${layoutSections().join(", ")})`);
+      out(o.json ? `${JSON.stringify(layoutJson(o.section), null, 2)}\n` : `${layoutText(o.section)}\n`);
+      setExit(EXIT_OK);
+    });
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let code = EXIT_OK;
+  const program = buildProgram(
+    (s) => process.stdout.write(s),
+    (c) => {
+      code = c;
+    },
+  );
+  try {
+    await program.parseAsync(argv as string[], { from: "user" });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0)
+        return EXIT_OK;
+      // commander already printed its one-line message.
+      return EXIT_BAD_INPUT;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`hvcoco: ${e.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("hvcoco.mjs")) {
+  const code = await main(process.argv.slice(2));
+  process.exitCode = code;
+}

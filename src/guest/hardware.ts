@@ -1,0 +1,40 @@
+// Everything the guest kernel can reach, and nothing else: its own CPU contexts
+// and memory accesses (checked by the hardware), its page tables, the privileged
+// page instructions (which fail when it does not hold VMPL0/L1), and the exits to
+// the layers below. It never sees the VM's configuration: it detects it (C8).
+import type { CpuidRegs } from "../hypervisor/cpuid.ts";
+import type { MsrResult } from "../hypervisor/msr.ts";
+import type { CpuMemory } from "../platform/cpu-memory.ts";
+import type { PrivilegedResult } from "../platform/platform.ts";
+import type { Vcpu } from "../platform/vcpu.ts";
+
+/**
+ * What one explicit exit to the hypervisor can ask: a GHCB VMGEXIT (SNP) or a
+ * TDG.VP.VMCALL (TDX GHCI). Values cross in the clear: the hypervisor is untrusted.
+ */
+export interface HypervisorExit {
+  cpuid(vp: number, leaf: number): CpuidRegs;
+  rdmsr(vp: number, msr: number): MsrResult;
+  wrmsr(vp: number, msr: number, value: bigint): MsrResult;
+  hypercall(vp: number, control: bigint, inputGpa: number, outputGpa: number): bigint;
+  hypercallFast(vp: number, control: bigint, rdx: bigint, r8: bigint): bigint;
+  /** GHCB Page State Change (SNP) / MapGPA (TDX). */
+  pageStateChange(vp: number, pfn: number, count: number, to: "shared" | "private"): boolean;
+}
+
+export interface GuestHardware {
+  readonly mem: CpuMemory;
+  readonly cpus: readonly Vcpu[];
+  /** Pages the guest may use (memory above belongs to the paravisor, if any). */
+  readonly usablePages: number;
+  /** SNP PVALIDATE / TDX TDG.MEM.PAGE.ACCEPT on the guest's own behalf. */
+  validate(pfn: number, count: number, valid: boolean): PrivilegedResult;
+  /** Edit the guest's own PTEs. */
+  setPte(pfn: number, count: number, bits: { present?: boolean; encrypted?: boolean }): void;
+  /** Call through the hypercall page: to the paravisor when present, else the hypervisor. */
+  hypercallPage(vp: number, control: bigint, inputGpa: number, outputGpa: number): bigint;
+  /** GHCB exits (SNP only). */
+  readonly ghcb: HypervisorExit | undefined;
+  /** TDG.VP.VMCALL exits (TDX only). */
+  readonly tdvmcall: HypervisorExit | undefined;
+}

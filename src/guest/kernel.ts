@@ -1,0 +1,70 @@
+// The guest kernel's state: what it detected, the attributes and callbacks it
+// chose, its per-CPU pages, and its log. The mechanisms that act on it live in
+// their own modules (arch/, mm/, hv_init, hypercall, boot), as in Linux.
+import type { Auditor } from "../audit/auditor.ts";
+import type { Hooks } from "../vm/hooks.ts";
+import type { MsHypervInfo } from "./arch/ms_hyperv.ts";
+import { CcPlatform } from "./cc_platform.ts";
+import type { GuestHardware } from "./hardware.ts";
+import type { EncCallbacks } from "./mm/enc_callbacks.ts";
+import { PageAllocator } from "./mm/page_alloc.ts";
+import type { SwiotlbPool } from "./mm/swiotlb.ts";
+
+export interface PerCpu {
+  /** Per-CPU hypercall input page (hyperv_pcpu_input_arg), a GPA. */
+  inputPage: number;
+  /** Per-CPU hypercall output page (hyperv_pcpu_output_arg), a GPA. */
+  outputPage: number;
+}
+
+export class GuestKernel {
+  readonly hw: GuestHardware;
+  readonly hooks: Hooks;
+  /** The auditor's rejection log, where the guest records each input it refused (with a reason). */
+  readonly #audit: Auditor;
+  readonly cc = new CcPlatform();
+  readonly alloc: PageAllocator;
+  readonly dmesg: string[] = [];
+  readonly bootSteps: string[] = [];
+  info: MsHypervInfo | undefined;
+  /** Set by boot: how encrypt/decrypt transitions are carried out (C13). */
+  enc: EncCallbacks | undefined;
+  readonly percpu: PerCpu[] = [];
+  /** Early-boot memory validation ran (SNP enlightened, keyed off the SNP CPUID flag). */
+  earlyValidation = false;
+  /** A hypercall page is installed (not for TDX without a paravisor). */
+  hypercallPage = false;
+  swiotlb: SwiotlbPool | undefined;
+  /** Fixups the exception table applied (load_unaligned_zeropad). */
+  zeropadFixups = 0;
+
+  constructor(hw: GuestHardware, hooks: Hooks, audit: Auditor) {
+    this.hw = hw;
+    this.hooks = hooks;
+    this.#audit = audit;
+    this.alloc = new PageAllocator(hw.usablePages);
+  }
+
+  log(line: string): void {
+    this.dmesg.push(line);
+  }
+
+  step(name: string): void {
+    this.bootSteps.push(name);
+    this.#audit.boundary.cross("boot-step", "guest", "guest", name);
+  }
+
+  /** Record a rejected host input with its reason (the guest's log of why). */
+  reject(code: string, message: string): void {
+    this.log(`rejected: ${message}`);
+    this.#audit.rejection(code, message);
+  }
+
+  get paravisor(): boolean {
+    return this.info?.paravisorPresent ?? false;
+  }
+
+  get isolation(): MsHypervInfo["isolationType"] {
+    return this.info?.isolationType ?? "none";
+  }
+}

@@ -1,0 +1,44 @@
+// set_memory_encrypted() / set_memory_decrypted() through the generic
+// __set_memory_enc_pgtable() (arch/x86/mm/pat/set_memory.c; kernel-facts.md §5.3):
+//  1. flush caches/TLB if the platform needs it;
+//  2. enc_status_change_prepare();
+//  3. flip the encryption bit in the PTEs;
+//  4. enc_status_change_finish().
+// The memory is inconsistent until the last step is done, and the caller must
+// keep it unused meanwhile (C34); named points let a test act in between.
+import type { GuestKernel } from "../kernel.ts";
+
+export interface SetMemoryResult {
+  ret: number;
+  tlbFlushes: number;
+}
+
+function setMemoryEncPgtable(k: GuestKernel, pfn: number, count: number, enc: boolean): SetMemoryResult {
+  const cb = k.enc;
+  if (!cb || cb.name === "none" || !k.cc.has("CC_ATTR_MEM_ENCRYPT")) return { ret: 0, tlbFlushes: 0 };
+  let tlbFlushes = 0;
+  if (cb.tlbFlushRequired(enc)) tlbFlushes++;
+  const detail = { pfn, count, enc: enc ? 1 : 0 };
+  k.hooks.fire("set_memory:begin", detail);
+  let ret = cb.prepare(k, pfn, count, enc);
+  if (ret !== 0) {
+    k.log(`CPA VMM failure to convert memory (prepare): ${ret}`);
+    return { ret, tlbFlushes };
+  }
+  k.hooks.fire("set_memory:prepared", detail);
+  k.hw.setPte(pfn, count, { encrypted: enc });
+  tlbFlushes++;
+  k.hooks.fire("set_memory:pte-changed", detail);
+  ret = cb.finish(k, pfn, count, enc);
+  if (ret !== 0) k.log(`CPA VMM failure to convert memory (finish): ${ret}`);
+  k.hooks.fire("set_memory:done", detail);
+  return { ret, tlbFlushes };
+}
+
+export function setMemoryDecrypted(k: GuestKernel, gpa: number, pages: number): number {
+  return setMemoryEncPgtable(k, gpa / 4096, pages, false).ret;
+}
+
+export function setMemoryEncrypted(k: GuestKernel, gpa: number, pages: number): number {
+  return setMemoryEncPgtable(k, gpa / 4096, pages, true).ret;
+}

@@ -1,0 +1,233 @@
+// Hyper-V, as far as hvcoco needs it: the CPUID leaves and synthetic MSRs it
+// supplies, and the hypercall dispatcher. Untrusted: it reaches guest memory only
+// through its UntrustedView, so a hypercall whose input sits in a private page
+// reads ciphertext. Every call into it is a crossing the auditor sees.
+import type { Auditor } from "../audit/auditor.ts";
+import type { Actor } from "../audit/crossings.ts";
+import { callName, HvCallCode, HvStatus } from "../hyperv/hvgdk.ts";
+import {
+  decodeControl,
+  encodeResult,
+  HV_GPA_RANGE_FOR_VISIBILITY,
+  HV_INPUT_POST_MESSAGE,
+} from "../hyperv/hypercall-abi.ts";
+import { PAGE_SIZE } from "../platform/page.ts";
+import type { Platform } from "../platform/platform.ts";
+import type { UntrustedView } from "../platform/untrusted-view.ts";
+import { hardened } from "../vm/config.ts";
+import { type CpuidRegs, hypervisorCpuid } from "./cpuid.ts";
+import { type MsrResult, VpMsrs } from "./msr.ts";
+import { modifySparseGpaPageHostVisibility } from "./visibility.ts";
+
+/** How a hypercall reached the hypervisor (for the table's "hypercalls by route"). */
+export type HypercallPath = "vmcall" | "ghcb" | "tdvmcall" | "paravisor";
+
+/** A channel-message handler the VMBus server installs (a later issue): HvPostMessage input. */
+export type PostMessageSink = (
+  vp: number,
+  connectionId: number,
+  messageType: number,
+  payload: Uint8Array,
+) => number;
+export type SignalEventSink = (vp: number, connectionId: number, flag: number) => number;
+
+export interface HypercallRecord {
+  code: number;
+  from: Actor;
+  path: HypercallPath;
+  status: number;
+}
+
+export class Hypervisor {
+  readonly platform: Platform;
+  readonly view: UntrustedView;
+  readonly vps: VpMsrs[];
+  readonly #audit: Auditor;
+  readonly byPath: Record<HypercallPath, number> = { vmcall: 0, ghcb: 0, tdvmcall: 0, paravisor: 0 };
+  /** Hypercalls by caller: what the guest sent straight here, what the paravisor forwarded. */
+  readonly byCaller: Record<"guest" | "paravisor" | "other", number> = { guest: 0, paravisor: 0, other: 0 };
+  readonly byCode = new Map<number, number>();
+  /** Last refusals, newest last (validation reasons, for tests and the report). */
+  readonly refusals: string[] = [];
+  postMessage: PostMessageSink | undefined;
+  signalEvent: SignalEventSink | undefined;
+  readonly #scratch = new Uint8Array(PAGE_SIZE);
+
+  constructor(platform: Platform) {
+    this.platform = platform;
+    this.#audit = platform.audit;
+    this.view = platform.untrustedView("hypervisor");
+    this.vps = Array.from({ length: platform.config.vcpus }, (_, i) => new VpMsrs(i));
+  }
+
+  cpuid(vp: number, leaf: number, from: Actor): CpuidRegs {
+    const r = hypervisorCpuid(this.platform, leaf);
+    this.#audit.boundary.cross("cpuid", from, "hypervisor", `0x${leaf.toString(16)}`, () => ({ vp, ...r }));
+    return r;
+  }
+
+  #vp(vp: number): VpMsrs | undefined {
+    return this.vps[vp];
+  }
+
+  rdmsr(vp: number, msr: number, from: Actor): MsrResult {
+    const r = this.#vp(vp)?.read(msr) ?? { ok: false, fault: "GP" };
+    this.#audit.boundary.cross("msr-read", from, "hypervisor", `0x${msr.toString(16)}`, () => ({
+      vp,
+      ok: r.ok,
+    }));
+    return r;
+  }
+
+  wrmsr(vp: number, msr: number, value: bigint, from: Actor): MsrResult {
+    const r = this.#vp(vp)?.write(msr, value) ?? { ok: false, fault: "GP" };
+    this.#audit.boundary.cross("msr-write", from, "hypervisor", `0x${msr.toString(16)}`, () => ({
+      vp,
+      value: `0x${value.toString(16)}`,
+      ok: r.ok,
+    }));
+    return r;
+  }
+
+  #record(code: number, from: Actor, path: HypercallPath, status: number, reps: number): bigint {
+    this.byPath[path]++;
+    this.byCaller[from === "guest" || from === "paravisor" ? from : "other"]++;
+    this.byCode.set(code, (this.byCode.get(code) ?? 0) + 1);
+    this.#audit.boundary.cross("hypercall", from, "hypervisor", callName(code), () => ({
+      path,
+      status,
+      reps,
+    }));
+    return encodeResult(status, reps);
+  }
+
+  #refuse(reason: string): void {
+    this.refusals.push(reason);
+    if (this.refusals.length > 64) this.refusals.shift();
+  }
+
+  /**
+   * A memory-input hypercall: RCX = control, RDX = input GPA, R8 = output GPA.
+   * The input is read through the hypervisor's own view of guest memory.
+   */
+  hypercall(
+    vp: number,
+    control: bigint,
+    inputGpa: number,
+    outputGpa: number,
+    from: Actor,
+    path: HypercallPath,
+  ): bigint {
+    const c = decodeControl(control);
+    if (!this.#vp(vp)) return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_VP_INDEX, 0);
+    if (c.reservedSet) return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_HYPERCALL_INPUT, 0);
+    if (c.fast) return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_HYPERCALL_INPUT, 0);
+    if (inputGpa % 8 !== 0 || outputGpa % 8 !== 0)
+      return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_ALIGNMENT, 0);
+    void outputGpa;
+    switch (c.code) {
+      case HvCallCode.HVCALL_MODIFY_SPARSE_GPA_PAGE_HOST_VISIBILITY: {
+        const input = this.view.read(inputGpa, HV_GPA_RANGE_FOR_VISIBILITY.size, this.#scratch);
+        const out = modifySparseGpaPageHostVisibility(
+          this.platform,
+          input,
+          c.repCount,
+          c.repStart,
+          hardened(this.platform.config, "hypervisor-validation"),
+          from,
+        );
+        if (out.reject) this.#refuse(out.reject);
+        return this.#record(c.code, from, path, out.status, out.repsCompleted);
+      }
+      case HvCallCode.HVCALL_POST_MESSAGE: {
+        const input = this.view.read(inputGpa, HV_INPUT_POST_MESSAGE.size, this.#scratch);
+        const dv = new DataView(input.buffer, input.byteOffset, HV_INPUT_POST_MESSAGE.size);
+        const size = dv.getUint32(HV_INPUT_POST_MESSAGE.off.payload_size, true);
+        if (size > 240) return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_PARAMETER, 0);
+        const conn = dv.getUint32(HV_INPUT_POST_MESSAGE.off.connectionid, true) & 0xffffff;
+        const type = dv.getUint32(HV_INPUT_POST_MESSAGE.off.message_type, true);
+        const payload = input.slice(
+          HV_INPUT_POST_MESSAGE.off.payload,
+          HV_INPUT_POST_MESSAGE.off.payload + size,
+        );
+        const status = this.postMessage
+          ? this.postMessage(vp, conn, type, payload)
+          : HvStatus.HV_STATUS_INVALID_CONNECTION_ID;
+        return this.#record(c.code, from, path, status, 0);
+      }
+      default:
+        return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_HYPERCALL_CODE, 0);
+    }
+  }
+
+  /**
+   * A page-state change the guest asks for outside the hypercall ABI: the GHCB
+   * Page State Change request (SNP) or TDG.VP.VMCALL<MapGPA> (TDX). Validated like
+   * the visibility hypercall (C4).
+   */
+  pageStateChange(
+    vp: number,
+    pfn: number,
+    count: number,
+    to: "shared" | "private",
+    from: Actor,
+    path: HypercallPath,
+  ): boolean {
+    const p = this.platform;
+    this.#audit.boundary.cross(
+      "visibility",
+      from,
+      "hypervisor",
+      path === "ghcb" ? "GHCB page state change" : "MapGPA",
+      () => ({
+        vp,
+        pfn,
+        count,
+        to,
+      }),
+    );
+    if (hardened(p.config, "hypervisor-validation")) {
+      if (!p.memory.contains(pfn, count) || count === 0) {
+        this.#refuse(`page state change of ${count} pages at 0x${pfn.toString(16)} outside the partition`);
+        return false;
+      }
+      // The paravisor's (VTL2) memory is not the guest's to convert.
+      if (from === "guest" && pfn < p.paravisorPfn + p.paravisorPages && pfn + count > p.paravisorPfn) {
+        this.#refuse(`page state change touches the paravisor's memory at 0x${pfn.toString(16)}`);
+        return false;
+      }
+    }
+    p.convert(pfn, count, to);
+    return true;
+  }
+
+  /** A fast hypercall: input in RDX (and R8). */
+  hypercallFast(
+    vp: number,
+    control: bigint,
+    rdx: bigint,
+    r8: bigint,
+    from: Actor,
+    path: HypercallPath,
+  ): bigint {
+    const c = decodeControl(control);
+    void r8;
+    if (!this.#vp(vp)) return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_VP_INDEX, 0);
+    if (c.reservedSet || !c.fast)
+      return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_HYPERCALL_INPUT, 0);
+    switch (c.code) {
+      case HvCallCode.HVCALL_SIGNAL_EVENT: {
+        const conn = Number(rdx & 0xffffffn);
+        const flag = Number((rdx >> 32n) & 0xffffn);
+        if (rdx >> 48n !== 0n)
+          return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_HYPERCALL_INPUT, 0);
+        const status = this.signalEvent
+          ? this.signalEvent(vp, conn, flag)
+          : HvStatus.HV_STATUS_INVALID_CONNECTION_ID;
+        return this.#record(c.code, from, path, status, 0);
+      }
+      default:
+        return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_HYPERCALL_CODE, 0);
+    }
+  }
+}

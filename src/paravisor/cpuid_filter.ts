@@ -1,0 +1,32 @@
+// The paravisor's CPUID filter (C11): the guest must not see the SEV-SNP or TDX
+// CPUID flags, or it would run the enlightened early-boot paths (PVALIDATE at
+// VMPL2, TDX accept from L2) that it has no privilege for. It decides through
+// cc_platform_has() instead, from the Hyper-V isolation configuration.
+
+import { CpuidBit, HvCpuidLeaf, X86CpuidLeaf } from "../hyperv/hvgdk.ts";
+import type { CpuidRegs } from "../hypervisor/cpuid.ts";
+
+export interface CpuidFilterOptions {
+  /** Offer Confidential VMBus (sets the virtualization-stack bit, C28). */
+  confidentialVmbus: boolean;
+}
+
+export function filterCpuid(leaf: number, r: CpuidRegs, o: CpuidFilterOptions): CpuidRegs {
+  switch (leaf) {
+    case X86CpuidLeaf.AMD_MEM_ENCRYPT:
+      return {
+        eax: r.eax & ~(CpuidBit.AMD_SEV | CpuidBit.AMD_SEV_ES | CpuidBit.AMD_SEV_SNP),
+        ebx: 0,
+        ecx: 0,
+        edx: 0,
+      };
+    case X86CpuidLeaf.TDX_CPUID_LEAF_ID:
+      return { eax: 0, ebx: 0, ecx: 0, edx: 0 };
+    case HvCpuidLeaf.HYPERV_CPUID_VIRT_STACK_PROPERTIES:
+      return o.confidentialVmbus
+        ? { ...r, eax: r.eax | CpuidBit.HYPERV_VS_PROPERTIES_EAX_CONFIDENTIAL_VMBUS_AVAILABLE }
+        : r;
+    default:
+      return r;
+  }
+}

@@ -1,0 +1,183 @@
+// The paravisor (OpenHCL-like, at VMPL0 on SNP / L1 on TDX): it boots first and
+// makes all guest memory private and validated (C9), owns #VC/#VE (C10), filters
+// CPUID (C11), and serves the guest's hypercall page with a trusted dispatcher
+// that does the privileged half of visibility changes before asking the
+// hypervisor (C13). Later services (IO-APIC, vTPM, interrupt mediation, VMBus
+// relay) attach to the seams marked below.
+import type { Auditor } from "../audit/auditor.ts";
+import { Label } from "../audit/labels.ts";
+import type { HypervisorExit } from "../guest/hardware.ts";
+import { HV_MAX_MODIFY_GPA_REP_COUNT, HvCallCode, HvMemHostVisibility, HvStatus } from "../hyperv/hvgdk.ts";
+import {
+  decodeControl,
+  encodeResult,
+  HV_GPA_RANGE_FOR_VISIBILITY,
+  resultStatus,
+} from "../hyperv/hypercall-abi.ts";
+import { archCpuid } from "../platform/arch-cpuid.ts";
+import type { CpuMemory } from "../platform/cpu-memory.ts";
+import type { CocoException, Resolution } from "../platform/exceptions.ts";
+import { PAGE_SIZE } from "../platform/page.ts";
+import type { Platform } from "../platform/platform.ts";
+import { hardened } from "../vm/config.ts";
+import { type CpuidFilterOptions, filterCpuid } from "./cpuid_filter.ts";
+
+export class Paravisor {
+  readonly #p: Platform;
+  readonly #exit: HypervisorExit;
+  readonly #audit: Auditor;
+  readonly mem: CpuMemory;
+  readonly bootSteps: string[] = [];
+  readonly cpuidOptions: CpuidFilterOptions = { confidentialVmbus: false };
+  /** Hypercalls the guest made through the hypercall page, and how many the paravisor forwarded. */
+  served = 0;
+  forwarded = 0;
+  /** Refusals of guest requests (the paravisor protects itself and the guest's memory). */
+  readonly refusals: string[] = [];
+  /** The paravisor's own shared page for forwarding hypercall input to the hypervisor. */
+  #sharedPage = -1;
+  booted = false;
+
+  /** GPA of the page the paravisor forwards hypercall input through (shared with the hypervisor). */
+  get forwardingPage(): number {
+    return this.#sharedPage;
+  }
+
+  constructor(p: Platform, exit: HypervisorExit) {
+    this.#p = p;
+    this.#exit = exit;
+    this.#audit = p.audit;
+    this.mem = p.cpuMemory("paravisor");
+  }
+
+  #step(s: string): void {
+    this.bootSteps.push(s);
+    this.#audit.boundary.cross("boot-step", "paravisor", "paravisor", s);
+  }
+
+  /** Boot before the guest: own VTL2 memory, validate all guest memory (private), set up forwarding. */
+  boot(): void {
+    const p = this.#p;
+    this.#step("take VTL2 memory (RMPADJUST: no VMPL2 access / not mapped in L2)");
+    const own = p.setParavisorOwned("paravisor", p.paravisorPfn, p.paravisorPages, true);
+    if (!own.ok) throw new Error(`paravisor could not own its memory: ${own.code}`);
+    this.#step(
+      p.config.isolation === "snp"
+        ? "PVALIDATE all guest memory (private)"
+        : "accept all guest memory (private)",
+    );
+    const v = p.validate("paravisor", 0, p.memory.pages, true);
+    if (!v.ok) throw new Error(`paravisor could not validate memory: ${v.code}`);
+    // Its one shared page for hypercall input it forwards (the last page of VTL2 memory).
+    this.#sharedPage = (p.paravisorPfn + p.paravisorPages - 1) * PAGE_SIZE;
+    this.#step("share one forwarding page with the hypervisor");
+    if (!this.#exit.pageStateChange(0, this.#sharedPage / PAGE_SIZE, 1, "shared"))
+      throw new Error("hypervisor refused the paravisor's forwarding page");
+    this.#step("hand the boot CPU to the guest");
+    this.booted = true;
+  }
+
+  // --- exceptions (C10) ---
+
+  handleException(e: CocoException): Resolution {
+    const i = e.instr;
+    if (i) {
+      switch (i.kind) {
+        case "cpuid": {
+          const raw = archCpuid(this.#p.config, i.leaf) ?? this.#exit.cpuid(e.vp, i.leaf);
+          i.result = hardened(this.#p.config, "cpuid-filter")
+            ? filterCpuid(i.leaf, raw, this.cpuidOptions)
+            : raw;
+          return { handled: true, how: "emulated" };
+        }
+        case "rdmsr": {
+          const r = this.#exit.rdmsr(e.vp, i.msr);
+          if (r.ok) i.result = r.value;
+          else i.gp = true;
+          return { handled: true, how: "emulated" };
+        }
+        case "wrmsr": {
+          const r = this.#exit.wrmsr(e.vp, i.msr, i.value);
+          if (!r.ok) i.gp = true;
+          return { handled: true, how: "emulated" };
+        }
+        case "vmmcall":
+          i.result = encodeResult(HvStatus.HV_STATUS_INVALID_HYPERCALL_CODE);
+          return { handled: true, how: "emulated" };
+      }
+    }
+    // A guest memory fault: the paravisor cannot apply the guest's exception-table
+    // fixups (load_unaligned_zeropad), so the guest cannot recover (C35).
+    return {
+      handled: false,
+      reason: `paravisor cannot fix up a guest ${e.cause} fault at 0x${(e.gpa ?? 0).toString(16)}${e.zeropad ? " (load_unaligned_zeropad)" : ""}`,
+    };
+  }
+
+  // --- the trusted hypercall dispatcher (the guest's hypercall page) ---
+
+  #refuse(reason: string, status: number): bigint {
+    this.refusals.push(reason);
+    this.#audit.boundary.cross("hypercall", "paravisor", "guest", "refused", () => ({ reason }));
+    return encodeResult(status, 0);
+  }
+
+  #guestOwns(pfn: number): boolean {
+    return Number.isSafeInteger(pfn) && pfn >= 0 && pfn < this.#p.paravisorPfn;
+  }
+
+  hypercall(vp: number, control: bigint, inputGpa: number, outputGpa: number): bigint {
+    this.served++;
+    const c = decodeControl(control);
+    this.#audit.boundary.cross("hypercall", "guest", "paravisor", `0x${c.code.toString(16)}`, () => ({
+      vp,
+      reps: c.repCount,
+    }));
+    if (c.code === HvCallCode.HVCALL_MODIFY_SPARSE_GPA_PAGE_HOST_VISIBILITY)
+      return this.#visibility(vp, control, inputGpa);
+    // Anything else: copy the input into the forwarding page and pass the call on.
+    if (!this.#guestOwns(Math.floor(inputGpa / PAGE_SIZE)))
+      return this.#refuse("hypercall input outside guest memory", HvStatus.HV_STATUS_ACCESS_DENIED);
+    const input = this.mem.read(inputGpa, PAGE_SIZE - (inputGpa % PAGE_SIZE));
+    this.mem.write(this.#sharedPage, input, Label.PUBLIC);
+    this.forwarded++;
+    void outputGpa;
+    return this.#exit.hypercall(vp, control, this.#sharedPage, 0);
+  }
+
+  /**
+   * The privileged half of a Hyper-V encryption transition: validate the guest's
+   * request, rescind validation before a page goes shared (only VMPL0/L1 may),
+   * forward to the hypervisor, and validate (accept) pages that come back private.
+   */
+  #visibility(vp: number, control: bigint, inputGpa: number): bigint {
+    const c = decodeControl(control);
+    const off = HV_GPA_RANGE_FOR_VISIBILITY.off;
+    if (c.repCount === 0 || c.repCount > HV_MAX_MODIFY_GPA_REP_COUNT || c.repStart >= c.repCount)
+      return this.#refuse(
+        `visibility rep count ${c.repCount} / start ${c.repStart}`,
+        HvStatus.HV_STATUS_INVALID_HYPERCALL_INPUT,
+      );
+    const block = this.mem.read(inputGpa, HV_GPA_RANGE_FOR_VISIBILITY.size);
+    const dv = new DataView(block.buffer, block.byteOffset, block.byteLength);
+    const vis = dv.getUint32(off.host_visibility, true) & 3;
+    const pfns: number[] = [];
+    for (let i = c.repStart; i < c.repCount; i++) {
+      const pfn = Number(dv.getBigUint64(off.gpa_page_list + i * 8, true));
+      if (!this.#guestOwns(pfn))
+        return this.#refuse(
+          `visibility change of page 0x${pfn.toString(16)} the guest does not own`,
+          HvStatus.HV_STATUS_ACCESS_DENIED,
+        );
+      pfns.push(pfn);
+    }
+    const toShared = vis !== HvMemHostVisibility.VMBUS_PAGE_NOT_VISIBLE;
+    if (toShared) for (const pfn of pfns) this.#p.validate("paravisor", pfn, 1, false);
+    this.mem.write(this.#sharedPage, block, Label.PUBLIC);
+    this.forwarded++;
+    const r = this.#exit.hypercall(vp, control, this.#sharedPage, 0);
+    if (resultStatus(r) === HvStatus.HV_STATUS_SUCCESS && !toShared)
+      for (const pfn of pfns) this.#p.validate("paravisor", pfn, 1, true);
+    return r;
+  }
+}

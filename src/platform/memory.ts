@@ -1,0 +1,221 @@
+// Guest physical memory: sparse 4 KiB pages with their flags and byte labels.
+//
+// Untouched pages cost nothing: page data and labels are allocated on first
+// write, and page flags are kept per 2 MiB chunk as one uniform byte until a page
+// in the chunk differs from its neighbours (so a 64 GiB guest whose memory is all
+// private holds 32 Ki flag bytes, not 16 Mi).
+//
+// This module holds plaintext. It is the platform's: no actor gets a GuestMemory;
+// each gets an accessor (guest/paravisor CPU access, the untrusted view) that
+// enforces what that actor may see.
+import { Label } from "../audit/labels.ts";
+import { PAGE_SHIFT, PAGE_SIZE } from "./page.ts";
+
+/** Pages per flags chunk (2 MiB). */
+export const CHUNK_PAGES = 512;
+
+/** Backing of a run of pages allocated together (so rings get one contiguous view). */
+interface Slab {
+  data: Uint8Array;
+  labels: Uint8Array;
+  firstPfn: number;
+}
+
+export class GuestMemory {
+  readonly bytes: number;
+  readonly pages: number;
+  /** Per chunk: the flags all its pages share, when `detail` has no entry for it. */
+  readonly #uniform: Uint8Array;
+  readonly #detail: (Uint8Array | undefined)[];
+  /** pfn → slab that backs it. */
+  readonly #backing = new Map<number, Slab>();
+  /** Bumped on every flags change, so cached views can tell they went stale. */
+  epoch = 0;
+
+  constructor(bytes: number, initialFlags: number) {
+    if (bytes <= 0 || bytes % PAGE_SIZE !== 0) throw new Error(`memory size ${bytes} is not a page multiple`);
+    this.bytes = bytes;
+    this.pages = bytes / PAGE_SIZE;
+    const chunks = Math.ceil(this.pages / CHUNK_PAGES);
+    this.#uniform = new Uint8Array(chunks).fill(initialFlags);
+    this.#detail = new Array(chunks);
+  }
+
+  contains(pfn: number, count = 1): boolean {
+    return Number.isInteger(pfn) && pfn >= 0 && count >= 0 && pfn + count <= this.pages;
+  }
+
+  flags(pfn: number): number {
+    const c = pfn >>> 9;
+    const d = this.#detail[c];
+    return d ? d[pfn & (CHUNK_PAGES - 1)]! : this.#uniform[c]!;
+  }
+
+  /** flags = (flags & keep) | set, for `count` pages from `pfn`. Whole uniform chunks stay O(1). */
+  updateFlags(pfn: number, count: number, keep: number, set: number): void {
+    if (!this.contains(pfn, count)) throw new Error(`page range ${pfn}+${count} outside guest memory`);
+    this.epoch++;
+    let p = pfn;
+    const end = pfn + count;
+    while (p < end) {
+      const c = p >>> 9;
+      const chunkStart = c * CHUNK_PAGES;
+      const chunkEnd = Math.min(chunkStart + CHUNK_PAGES, this.pages);
+      const stop = Math.min(end, chunkEnd);
+      let d = this.#detail[c];
+      if (!d && p === chunkStart && stop === chunkEnd) {
+        this.#uniform[c] = (this.#uniform[c]! & keep) | set;
+      } else {
+        if (!d) {
+          d = new Uint8Array(CHUNK_PAGES).fill(this.#uniform[c]!);
+          this.#detail[c] = d;
+        }
+        for (let i = p - chunkStart; i < stop - chunkStart; i++) d[i] = (d[i]! & keep) | set;
+        this.#collapse(c);
+      }
+      p = stop;
+    }
+  }
+
+  /** Fold a chunk's detail back to one uniform byte when all its pages agree. */
+  #collapse(c: number): void {
+    const d = this.#detail[c]!;
+    const v = d[0]!;
+    for (let i = 1; i < CHUNK_PAGES; i++) if (d[i] !== v) return;
+    this.#uniform[c] = v;
+    this.#detail[c] = undefined;
+  }
+
+  /** Number of pages whose (flags & mask) === value. */
+  countPages(mask: number, value: number): number {
+    let n = 0;
+    for (let c = 0; c < this.#uniform.length; c++) {
+      const chunkPages = Math.min(CHUNK_PAGES, this.pages - c * CHUNK_PAGES);
+      const d = this.#detail[c];
+      if (!d) {
+        if ((this.#uniform[c]! & mask) === value) n += chunkPages;
+      } else {
+        for (let i = 0; i < chunkPages; i++) if ((d[i]! & mask) === value) n++;
+      }
+    }
+    return n;
+  }
+
+  /** Runs of pages with equal flags, in address order (for the memory map). */
+  *runs(): Generator<{ pfn: number; count: number; flags: number }> {
+    let start = 0;
+    let cur = this.flags(0);
+    let p = 0;
+    while (p < this.pages) {
+      const c = p >>> 9;
+      const d = this.#detail[c];
+      const chunkEnd = Math.min((c + 1) * CHUNK_PAGES, this.pages);
+      if (!d) {
+        const f = this.#uniform[c]!;
+        if (f !== cur) {
+          yield { pfn: start, count: p - start, flags: cur };
+          start = p;
+          cur = f;
+        }
+        p = chunkEnd;
+        continue;
+      }
+      for (; p < chunkEnd; p++) {
+        const f = d[p & (CHUNK_PAGES - 1)]!;
+        if (f !== cur) {
+          yield { pfn: start, count: p - start, flags: cur };
+          start = p;
+          cur = f;
+        }
+      }
+    }
+    yield { pfn: start, count: this.pages - start, flags: cur };
+  }
+
+  /** Chunks whose flags are kept page by page (a measure of how sparse the state is). */
+  get detailedChunks(): number {
+    let n = 0;
+    for (const d of this.#detail) if (d) n++;
+    return n;
+  }
+
+  /** Pages that hold data (were ever written). */
+  get touchedPages(): number {
+    return this.#backing.size;
+  }
+
+  /** The page's data, or undefined if the page was never written (reads as zeros). */
+  peek(pfn: number): Uint8Array | undefined {
+    const s = this.#backing.get(pfn);
+    if (!s) return undefined;
+    const o = (pfn - s.firstPfn) << PAGE_SHIFT;
+    return s.data.subarray(o, o + PAGE_SIZE);
+  }
+
+  peekLabels(pfn: number): Uint8Array | undefined {
+    const s = this.#backing.get(pfn);
+    if (!s) return undefined;
+    const o = (pfn - s.firstPfn) << PAGE_SHIFT;
+    return s.labels.subarray(o, o + PAGE_SIZE);
+  }
+
+  /** A page's data and labels, allocated on first use (zeros, labelled HOST: no guest data yet). */
+  page(pfn: number): { data: Uint8Array; labels: Uint8Array } {
+    let s = this.#backing.get(pfn);
+    if (!s) s = this.#allocate(pfn, 1);
+    const o = (pfn - s.firstPfn) << PAGE_SHIFT;
+    return { data: s.data.subarray(o, o + PAGE_SIZE), labels: s.labels.subarray(o, o + PAGE_SIZE) };
+  }
+
+  /**
+   * One contiguous view of `count` pages (data and labels), as the kernel's vmap
+   * of a ring gives one virtual range. Pages already written are moved into the
+   * new backing; views handed out earlier for them go stale, so callers take this
+   * view when they allocate the range, before anyone uses it.
+   */
+  contiguous(pfn: number, count: number): { data: Uint8Array; labels: Uint8Array } {
+    if (!this.contains(pfn, count) || count === 0)
+      throw new Error(`page range ${pfn}+${count} outside guest memory`);
+    const first = this.#backing.get(pfn);
+    if (first) {
+      let same = true;
+      for (let i = 1; i < count && same; i++) same = this.#backing.get(pfn + i) === first;
+      const o = (pfn - first.firstPfn) << PAGE_SHIFT;
+      if (same && o + count * PAGE_SIZE <= first.data.length) {
+        return {
+          data: first.data.subarray(o, o + count * PAGE_SIZE),
+          labels: first.labels.subarray(o, o + count * PAGE_SIZE),
+        };
+      }
+    }
+    const s = this.#allocate(pfn, count);
+    return { data: s.data, labels: s.labels };
+  }
+
+  #allocate(pfn: number, count: number): Slab {
+    if (!this.contains(pfn, count)) throw new Error(`page range ${pfn}+${count} outside guest memory`);
+    const slab: Slab = {
+      data: new Uint8Array(count * PAGE_SIZE),
+      labels: new Uint8Array(count * PAGE_SIZE).fill(Label.HOST),
+      firstPfn: pfn,
+    };
+    for (let i = 0; i < count; i++) {
+      const old = this.peek(pfn + i);
+      if (old) {
+        slab.data.set(old, i * PAGE_SIZE);
+        slab.labels.set(this.peekLabels(pfn + i)!, i * PAGE_SIZE);
+      }
+      this.#backing.set(pfn + i, slab);
+    }
+    return slab;
+  }
+
+  /** Forget a page's contents: it reads as zeros again, which hold no guest data. */
+  discard(pfn: number): void {
+    const s = this.#backing.get(pfn);
+    if (!s) return;
+    const o = (pfn - s.firstPfn) << PAGE_SHIFT;
+    s.data.fill(0, o, o + PAGE_SIZE);
+    s.labels.fill(Label.HOST, o, o + PAGE_SIZE);
+  }
+}

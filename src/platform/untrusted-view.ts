@@ -1,0 +1,130 @@
+// The untrusted side's view of guest memory: what the host partition and the
+// hypervisor can reach through the SLAT. A shared, host-visible page reads as
+// plaintext (and the auditor weighs each byte's label); a private or in-transition
+// page reads as ciphertext; a page the SLAT does not map reads as all ones and the
+// attempt is recorded. Writes land only on shared, host-visible pages; every other
+// write is refused and recorded. There is no other path from host code to guest
+// memory.
+import type { Auditor } from "../audit/auditor.ts";
+import type { Actor } from "../audit/crossings.ts";
+import { Label } from "../audit/labels.ts";
+import type { GuestMemory } from "./memory.ts";
+import type { MemoryEncryption } from "./memory-encryption.ts";
+import { PAGE_SIZE, PageFlag, PageState, pfnOf } from "./page.ts";
+
+export type HostAccessOutcome = "plaintext" | "ciphertext" | "unmapped" | "refused";
+
+export class UntrustedView {
+  readonly actor: Actor;
+  readonly #mem: GuestMemory;
+  readonly #enc: MemoryEncryption;
+  readonly #audit: Auditor;
+  readonly #boundary: number;
+  readonly #scratch = new Uint8Array(PAGE_SIZE);
+
+  constructor(actor: Actor, mem: GuestMemory, enc: MemoryEncryption, audit: Auditor, sharedBoundary: number) {
+    this.actor = actor;
+    this.#mem = mem;
+    this.#enc = enc;
+    this.#audit = audit;
+    this.#boundary = sharedBoundary;
+  }
+
+  #canonical(addr: number): number {
+    return this.#boundary && addr >= this.#boundary ? addr - this.#boundary : addr;
+  }
+
+  /** What the host gets for one page. */
+  outcome(pfn: number, write: boolean): HostAccessOutcome {
+    if (!this.#mem.contains(pfn)) return "unmapped";
+    const f = this.#mem.flags(pfn);
+    const state = f & PageFlag.STATE_MASK;
+    if (state === PageState.SHARED) return f & PageFlag.HOST_VISIBLE ? "plaintext" : "unmapped";
+    return write ? "refused" : "ciphertext";
+  }
+
+  /** Read `len` bytes at `gpa` (canonical or shared alias) into dst. Returns the worst outcome. */
+  read(gpa: number, len: number, dst: Uint8Array = new Uint8Array(len), dstOff = 0): Uint8Array {
+    let addr = this.#canonical(gpa);
+    let at = dstOff;
+    let left = len;
+    while (left > 0) {
+      const pfn = pfnOf(addr);
+      const off = addr - pfn * PAGE_SIZE;
+      const n = Math.min(left, PAGE_SIZE - off);
+      const o = this.outcome(pfn, false);
+      const data = this.#mem.peek(pfn);
+      if (o === "plaintext") {
+        if (data) {
+          dst.set(data.subarray(off, off + n), at);
+          this.#audit.plaintextRead(this.#mem.peekLabels(pfn)!.subarray(off, off + n));
+        } else dst.fill(0, at, at + n);
+      } else if (o === "ciphertext") {
+        const plain = data ? data.subarray(off, off + n) : this.#scratch.fill(0).subarray(0, n);
+        this.#enc.encrypt(pfn, off, plain, dst.subarray(at, at + n));
+        this.#audit.ciphertextBytesRead += n;
+      } else {
+        dst.fill(0xff, at, at + n);
+        this.#audit.refusedReads++;
+      }
+      this.#audit.boundary.cross("host-read", this.actor, "guest", o, () => ({
+        gpa: pfn * PAGE_SIZE + off,
+        len: n,
+      }));
+      addr += n;
+      at += n;
+      left -= n;
+    }
+    return dst;
+  }
+
+  /** Write bytes to guest memory; true if every page took them. Refused pages are untouched. */
+  write(gpa: number, src: Uint8Array): boolean {
+    let addr = this.#canonical(gpa);
+    let at = 0;
+    let all = true;
+    while (at < src.length) {
+      const pfn = pfnOf(addr);
+      const off = addr - pfn * PAGE_SIZE;
+      const n = Math.min(src.length - at, PAGE_SIZE - off);
+      const o = this.outcome(pfn, true);
+      if (o === "plaintext") {
+        const p = this.#mem.page(pfn);
+        p.data.set(src.subarray(at, at + n), off);
+        p.labels.fill(Label.HOST, off, off + n);
+      } else {
+        all = false;
+        this.#audit.refusedWrites++;
+      }
+      this.#audit.boundary.cross(
+        "host-write",
+        this.actor,
+        "guest",
+        o === "plaintext" ? "written" : "refused",
+        () => ({
+          gpa: pfn * PAGE_SIZE + off,
+          len: n,
+        }),
+      );
+      addr += n;
+      at += n;
+    }
+    return all;
+  }
+
+  /** The pages this side's SLAT maps to the guest (it knows its own page tables): runs of pfns. */
+  *mappedRuns(): Generator<{ pfn: number; count: number }> {
+    for (const r of this.#mem.runs())
+      if (r.flags & PageFlag.HOST_VISIBLE) yield { pfn: r.pfn, count: r.count };
+  }
+
+  /** The size of the guest's physical address space (the host configured it). */
+  get pages(): number {
+    return this.#mem.pages;
+  }
+
+  readU64(gpa: number): bigint {
+    const b = this.read(gpa, 8);
+    return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
+  }
+}

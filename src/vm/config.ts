@@ -1,0 +1,144 @@
+// A VM's configuration: given at creation, validated once, frozen for the VM's
+// life (C1, C3). Bad input is a typed ConfigError (the CLI prints its one line and
+// exits 2); nothing here throws for a user's mistake.
+
+export const ISOLATIONS = ["none", "snp", "tdx"] as const;
+export type Isolation = (typeof ISOLATIONS)[number];
+export const MODES = ["enlightened", "paravisor"] as const;
+export type Mode = (typeof MODES)[number];
+export const VMBUS_MODES = ["host", "confidential"] as const;
+export type VmbusMode = (typeof VMBUS_MODES)[number];
+
+/** Hardenings a negative control can switch off (SPEC: "the auditor has to be able to fail"). */
+export const HARDENINGS = ["not-present", "cpuid-filter", "hypervisor-validation"] as const;
+export type Hardening = (typeof HARDENINGS)[number];
+
+export interface VmConfig {
+  readonly name: string;
+  readonly isolation: Isolation;
+  readonly mode: Mode;
+  readonly vmbus: VmbusMode;
+  readonly vcpus: number;
+  readonly memoryBytes: number;
+  readonly seed: number;
+  /** Hardenings switched off for a negative control. */
+  readonly unharden: readonly Hardening[];
+}
+
+export interface ConfigError {
+  code: "HVCOCO_ERR_CONFIG";
+  message: string;
+}
+
+const REFUSED_ISOLATION: Record<string, string> = {
+  sev: "SEV encrypts memory but leaves register state and page mappings to the hypervisor",
+  "sev-es": "SEV-ES protects register state but not the guest's page mappings (no RMP)",
+  sme: "SME encrypts host memory, not a guest's",
+};
+
+const GiB = 1024 * 1024 * 1024;
+const MiB = 1024 * 1024;
+export const MAX_MEMORY_BYTES = 1024 * GiB;
+export const MAX_VCPUS = 240;
+
+/** Parse sizes like 64G, 512M, 4096 (bytes). */
+export function parseSize(v: unknown): number | undefined {
+  if (typeof v === "number") return v;
+  if (typeof v !== "string") return undefined;
+  const m = /^(\d+)\s*([KMGT]i?B?)?$/i.exec(v.trim());
+  if (!m) return undefined;
+  const unit = (m[2] ?? "").toUpperCase()[0];
+  const mult = unit === "K" ? 1024 : unit === "M" ? MiB : unit === "G" ? GiB : unit === "T" ? 1024 * GiB : 1;
+  return Number(m[1]) * mult;
+}
+
+function fail(message: string): { ok: false; error: ConfigError } {
+  return { ok: false, error: { code: "HVCOCO_ERR_CONFIG", message } };
+}
+
+/** Validate a user's configuration (from flags or a JSON file). */
+export function parseConfig(
+  input: unknown,
+): { ok: true; config: VmConfig } | { ok: false; error: ConfigError } {
+  if (typeof input !== "object" || input === null || Array.isArray(input))
+    return fail("configuration must be an object");
+  const o = input as Record<string, unknown>;
+  const known = new Set(["name", "isolation", "mode", "vmbus", "vcpus", "memory", "seed", "unharden"]);
+  for (const k of Object.keys(o)) if (!known.has(k)) return fail(`unknown configuration key "${k}"`);
+
+  const iso = String(o["isolation"] ?? "none").toLowerCase();
+  const refused = REFUSED_ISOLATION[iso];
+  // coco.rst: SEV and SEV-ES "encryption is not sufficient for a CoCo VM on Hyper-V" (C2).
+  if (refused !== undefined)
+    return fail(`isolation "${iso}" is refused: ${refused}; a CoCo VM on Hyper-V needs snp or tdx`);
+  if (!(ISOLATIONS as readonly string[]).includes(iso))
+    return fail(`isolation must be one of ${ISOLATIONS.join(", ")} (got "${iso}")`);
+  const isolation = iso as Isolation;
+
+  const mode = String(o["mode"] ?? "enlightened");
+  if (!(MODES as readonly string[]).includes(mode))
+    return fail(`mode must be one of ${MODES.join(", ")} (got "${mode}")`);
+  if (isolation === "none" && mode === "paravisor")
+    return fail(`mode "paravisor" needs isolation snp or tdx`);
+
+  const vmbus = String(o["vmbus"] ?? "host");
+  if (!(VMBUS_MODES as readonly string[]).includes(vmbus))
+    return fail(`vmbus must be one of ${VMBUS_MODES.join(", ")} (got "${vmbus}")`);
+  if (vmbus === "confidential" && mode !== "paravisor")
+    return fail(`vmbus "confidential" needs mode paravisor`);
+
+  const vcpus = o["vcpus"] ?? 2;
+  if (typeof vcpus !== "number" || !Number.isInteger(vcpus) || vcpus < 1 || vcpus > MAX_VCPUS)
+    return fail(`vcpus must be an integer from 1 to ${MAX_VCPUS}`);
+
+  const memoryBytes = parseSize(o["memory"] ?? "1G");
+  if (memoryBytes === undefined || !Number.isInteger(memoryBytes))
+    return fail(`memory must be a size such as 512M or 64G`);
+  if (memoryBytes < 64 * MiB || memoryBytes > MAX_MEMORY_BYTES || memoryBytes % (2 * MiB) !== 0)
+    return fail(`memory must be a multiple of 2M from 64M to 1T`);
+
+  const seed = o["seed"] ?? 1;
+  if (typeof seed !== "number" || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+    return fail(`seed must be an integer from 0 to 4294967295`);
+
+  const un = o["unharden"] ?? [];
+  if (!Array.isArray(un)) return fail(`unharden must be a list`);
+  for (const h of un)
+    if (!(HARDENINGS as readonly string[]).includes(String(h)))
+      return fail(`unknown hardening "${String(h)}" (known: ${HARDENINGS.join(", ")})`);
+
+  const name = String(o["name"] ?? defaultName(isolation, mode as Mode, vmbus as VmbusMode));
+  const config: VmConfig = Object.freeze({
+    name,
+    isolation,
+    mode: mode as Mode,
+    vmbus: vmbus as VmbusMode,
+    vcpus,
+    memoryBytes,
+    seed,
+    unharden: Object.freeze([...(un as Hardening[])]),
+  });
+  return { ok: true, config };
+}
+
+export function defaultName(isolation: Isolation, mode: Mode, vmbus: VmbusMode): string {
+  if (isolation === "none") return "normal";
+  return `${isolation}-${mode}${vmbus === "confidential" ? "-cvmbus" : ""}`;
+}
+
+/** The five isolation/mode combinations `hvcoco run` covers. */
+export const STANDARD_CONFIGS: readonly Record<string, unknown>[] = [
+  { isolation: "none" },
+  { isolation: "snp", mode: "enlightened" },
+  { isolation: "snp", mode: "paravisor" },
+  { isolation: "tdx", mode: "enlightened" },
+  { isolation: "tdx", mode: "paravisor" },
+];
+
+export function isCoco(c: VmConfig): boolean {
+  return c.isolation !== "none";
+}
+
+export function hardened(c: VmConfig, h: Hardening): boolean {
+  return !c.unharden.includes(h);
+}
