@@ -27,7 +27,11 @@ if (process.argv.includes("--child-rss")) {
   if (!o.ok) throw new Error(o.crash);
   const ru = process.resourceUsage();
   process.stdout.write(
-    JSON.stringify({ maxRssKiB: ru.maxRSS, touchedPages: vm.platform.memory.touchedPages, swiotlbPages: vm.guest.swiotlb?.pages }),
+    JSON.stringify({
+      maxRssKiB: ru.maxRSS,
+      touchedPages: vm.platform.memory.touchedPages,
+      swiotlbPages: vm.guest.swiotlb?.pages,
+    }),
   );
   process.exit(0);
 }
@@ -51,9 +55,13 @@ for (const c of STANDARD_CONFIGS) {
   rows.push({ config: config.name, msPerBoot: ms, touchedPages: touched, ratioToBaseline: ms / memcpyMs });
 }
 
-const child = spawnSync(process.execPath, ["--import", "tsx", new URL(import.meta.url).pathname, "--child-rss"], {
-  encoding: "utf8",
-});
+const child = spawnSync(
+  process.execPath,
+  ["--import", "tsx", new URL(import.meta.url).pathname, "--child-rss"],
+  {
+    encoding: "utf8",
+  },
+);
 if (child.status !== 0) throw new Error(`RSS child failed: ${child.stderr}`);
 const rss = JSON.parse(child.stdout) as { maxRssKiB: number; touchedPages: number; swiotlbPages: number };
 const result = {
@@ -64,8 +72,14 @@ const result = {
 };
 if (json) console.log(JSON.stringify(result, null, 2));
 else {
-  console.log(`boot (1 GiB guest), mean over ${iterations} iterations; baseline memcpy 1 MiB = ${memcpyMs.toFixed(3)} ms`);
+  console.log(
+    `boot (1 GiB guest), mean over ${iterations} iterations; baseline memcpy 1 MiB = ${memcpyMs.toFixed(3)} ms`,
+  );
   for (const r of rows)
-    console.log(`  ${r.config.padEnd(16)} ${r.msPerBoot.toFixed(2).padStart(8)} ms  = ${r.ratioToBaseline.toFixed(1)}x memcpy of 1 MiB (${r.touchedPages} pages touched)`);
-  console.log(`64 GiB, 16-vCPU SNP paravisor guest: peak RSS ${result.bigGuest.peakRssMiB} MiB (goal < 150 MiB)`);
+    console.log(
+      `  ${r.config.padEnd(16)} ${r.msPerBoot.toFixed(2).padStart(8)} ms  = ${r.ratioToBaseline.toFixed(1)}x memcpy of 1 MiB (${r.touchedPages} pages touched)`,
+    );
+  console.log(
+    `64 GiB, 16-vCPU SNP paravisor guest: peak RSS ${result.bigGuest.peakRssMiB} MiB (goal < 150 MiB)`,
+  );
 }

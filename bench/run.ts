@@ -8,9 +8,13 @@ const extra = process.argv.slice(2);
 let failed = false;
 for (const b of benches) {
   console.log(`\n# bench/${b}`);
-  const r = spawnSync(process.execPath, ["--import", "tsx", new URL(`./${b}`, import.meta.url).pathname, ...extra], {
-    stdio: "inherit",
-  });
+  const r = spawnSync(
+    process.execPath,
+    ["--import", "tsx", new URL(`./${b}`, import.meta.url).pathname, ...extra],
+    {
+      stdio: "inherit",
+    },
+  );
   if (r.status !== 0) failed = true;
 }
 process.exitCode = failed ? 1 : 0;

@@ -160,8 +160,14 @@ test("hyperv_init: TDX without a paravisor has no hypercall page; every other Co
 test("C10: #VC/#VE from the guest's CPUID and MSR accesses go to the paravisor in paravisor mode, to the guest when enlightened", () => {
   for (const c of COCO_CONFIGS) {
     const vm = bootVm(c);
-    const owners = new Set(vm.platform.exceptionLog.filter((e) => e.vector !== "PF").map((e) => vm.platform.ownerOf(e.vector)));
-    assert.deepEqual([...owners], [c.mode === "paravisor" ? "paravisor" : "guest"], `${c.isolation}/${c.mode}`);
+    const owners = new Set(
+      vm.platform.exceptionLog.filter((e) => e.vector !== "PF").map((e) => vm.platform.ownerOf(e.vector)),
+    );
+    assert.deepEqual(
+      [...owners],
+      [c.mode === "paravisor" ? "paravisor" : "guest"],
+      `${c.isolation}/${c.mode}`,
+    );
     if (c.mode === "paravisor") assert.equal(vm.platform.exceptions.guest, 0);
     else assert.equal(vm.platform.exceptions.paravisor, 0);
   }
