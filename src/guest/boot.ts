@@ -13,16 +13,12 @@ import type { GuestKernel } from "./kernel.ts";
 import { hvVtomCallbacks, noEncCallbacks, snpCallbacks, tdxCallbacks } from "./mm/enc_callbacks.ts";
 import { setMemoryDecrypted } from "./mm/set_memory.ts";
 import { swiotlbInit } from "./mm/swiotlb.ts";
+import { GuestPanic } from "./panic.ts";
 
 /** Linux 6.19 as hv_generate_guest_id() encodes LINUX_VERSION_CODE. */
 export const LINUX_VERSION_CODE = (6 << 16) | (19 << 8);
 
-export class GuestPanic extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "GuestPanic";
-  }
-}
+export { GuestPanic };
 
 export interface BootOptions {
   /** Hyper-V's not-present marking during transitions (the C36 hardening). */
@@ -131,4 +127,38 @@ export function hypervInit(k: GuestKernel): void {
   const cur = k.hw.cpus[0]!.rdmsr(HvMsr.HV_X64_MSR_HYPERCALL);
   k.hw.cpus[0]!.wrmsr(HvMsr.HV_X64_MSR_HYPERCALL, (cur & 0xfffn) | 1n | (BigInt(pfn) << 12n));
   k.hypercallPage = true;
+  hvIvmPages(k);
+}
+
+/**
+ * The pages a paravisor-mode guest uses to reach the hypervisor directly: the
+ * per-CPU GHCB (SNP; OpenHCL supplies it, the model allocates and decrypts it) and
+ * the post_msg_page (TDX, hv_synic_alloc). Both decrypted: the hypervisor reads them.
+ */
+function hvIvmPages(k: GuestKernel): void {
+  const info = k.info!;
+  if (info.paravisorPresent && info.isolationType === "snp") {
+    // hv_cpu_init(): the per-CPU GHCB used for direct calls to the hypervisor (decrypted).
+    k.step("map the per-CPU GHCB pages (decrypted)");
+    for (let vp = 0; vp < k.hw.cpus.length; vp++) {
+      const pfn = k.alloc.alloc(1);
+      if (pfn === undefined) throw new GuestPanic("out of memory for GHCB pages");
+      if (setMemoryDecrypted(k, pfn * PAGE_SIZE, 1) !== 0)
+        throw new GuestPanic("GHCB: set_memory_decrypted failed");
+      k.hw.mem.fill(pfn * PAGE_SIZE, PAGE_SIZE, 0, Label.PUBLIC);
+      k.percpu[vp]!.ghcbPage = pfn * PAGE_SIZE;
+    }
+  }
+  if (info.paravisorPresent && info.isolationType === "tdx") {
+    // hv_synic_alloc(): post_msg_page, decrypted unless VMBus is confidential.
+    k.step("allocate the per-CPU post_msg_page (decrypted)");
+    for (let vp = 0; vp < k.hw.cpus.length; vp++) {
+      const pfn = k.alloc.alloc(1);
+      if (pfn === undefined) throw new GuestPanic("out of memory for post_msg_page");
+      if (setMemoryDecrypted(k, pfn * PAGE_SIZE, 1) !== 0)
+        throw new GuestPanic("post_msg_page: set_memory_decrypted failed");
+      k.hw.mem.fill(pfn * PAGE_SIZE, PAGE_SIZE, 0, Label.PUBLIC);
+      k.percpu[vp]!.postMsgPage = pfn * PAGE_SIZE;
+    }
+  }
 }

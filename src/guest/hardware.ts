@@ -4,6 +4,7 @@
 // the layers below. It never sees the VM's configuration: it detects it (C8).
 import type { CpuidRegs } from "../hypervisor/cpuid.ts";
 import type { MsrResult } from "../hypervisor/msr.ts";
+import type { LocalApic } from "../platform/apic.ts";
 import type { CpuMemory } from "../platform/cpu-memory.ts";
 import type { PrivilegedResult } from "../platform/platform.ts";
 import type { Vcpu } from "../platform/vcpu.ts";
@@ -33,6 +34,15 @@ export interface GuestHardware {
   setPte(pfn: number, count: number, bits: { present?: boolean; encrypted?: boolean }): void;
   /** Call through the hypercall page: to the paravisor when present, else the hypervisor. */
   hypercallPage(vp: number, control: bigint, inputGpa: number, outputGpa: number): bigint;
+  /** A fast call through the hypercall page (input in RDX, R8). */
+  hypercallPageFast(vp: number, control: bigint, rdx: bigint, r8: bigint): bigint;
+  /** The guest's local APICs, one per VP: it installs its interrupt handlers there. */
+  readonly apics: readonly LocalApic[];
+  /**
+   * Let the rest of the machine run until `cond` holds; false on a timeout (nobody
+   * answered, or a storm exhausted the budget). The guest never waits unboundedly.
+   */
+  waitFor(cond: () => boolean, what: string): boolean;
   /** GHCB exits (SNP only). */
   readonly ghcb: HypervisorExit | undefined;
   /** TDG.VP.VMCALL exits (TDX only). */

@@ -6,7 +6,15 @@
 
 import { Label } from "../audit/labels.ts";
 import { HV_MAX_MODIFY_GPA_REP_COUNT, HV_PARTITION_ID_SELF, HvCallCode, HvStatus } from "../hyperv/hvgdk.ts";
-import { doRepHypercall, HV_GPA_RANGE_FOR_VISIBILITY, resultStatus } from "../hyperv/hypercall-abi.ts";
+import {
+  doRepHypercall,
+  HV_GHCB_HYPERCALL,
+  HV_GPA_RANGE_FOR_VISIBILITY,
+  HV_HYPERCALL_FAST_BIT,
+  HV_INPUT_POST_MESSAGE,
+  resultStatus,
+} from "../hyperv/hypercall-abi.ts";
+import { HV_MESSAGE_PAYLOAD_BYTE_COUNT } from "../hyperv/synic-abi.ts";
 import { PAGE_SIZE } from "../platform/page.ts";
 import type { GuestKernel } from "./kernel.ts";
 
@@ -59,4 +67,94 @@ export function hvMarkGpaVisibility(
     (control) => hvDoHypercall(k, vp, control, input, 0),
   );
   return resultStatus(r) === HvStatus.HV_STATUS_SUCCESS ? 0 : -14; // -EFAULT
+}
+
+/** hv_do_fast_hypercall8(): the 8-byte input in RDX. */
+export function hvDoFastHypercall8(k: GuestKernel, vp: number, code: number, input: bigint): bigint {
+  const control = BigInt(code) | HV_HYPERCALL_FAST_BIT;
+  const iso = k.isolation;
+  if (iso === "tdx" && !k.paravisor) return k.hw.tdvmcall!.hypercallFast(vp, control, input, 0n);
+  if (iso === "snp" && !k.paravisor) return k.hw.cpus[vp]!.vmmcall(control, input, 0n);
+  if (!k.hypercallPage) return HV_STATUS_NO_HYPERCALL_PAGE;
+  return k.hw.hypercallPageFast(vp, control, input, 0n);
+}
+
+/**
+ * hv_ghcb_hypercall() (SNP with a paravisor): copy the input into the GHCB page
+ * laid out as union hv_ghcb, set outputgpa and hypercallinput, VMGEXIT. The GHCB
+ * is shared with the hypervisor: only the request goes into it.
+ */
+export function hvGhcbHypercall(k: GuestKernel, vp: number, code: number, input: Uint8Array): bigint {
+  const ghcb = k.percpu[vp]!.ghcbPage;
+  if (ghcb === undefined) return HV_STATUS_NO_HYPERCALL_PAGE;
+  const o = HV_GHCB_HYPERCALL.off;
+  k.hw.mem.write(ghcb + o.hypercalldata, input, Label.PUBLIC);
+  const tail = new Uint8Array(16);
+  const dv = new DataView(tail.buffer);
+  dv.setBigUint64(0, 0n, true); // outputgpa
+  dv.setBigUint64(8, BigInt(code), true); // hypercallinput: callcode, not fast, no reps
+  k.hw.mem.write(ghcb + o.outputgpa, tail, Label.PUBLIC);
+  return k.hw.ghcb!.hypercall(vp, BigInt(code), ghcb, 0);
+}
+
+/**
+ * hv_post_message() (drivers/hv/hv.c; kernel-facts.md §6.8, §5.5): fill
+ * hv_input_post_message and send it — through the GHCB (SNP) or the decrypted
+ * post_msg_page with TDG.VP.VMCALL (TDX) when a paravisor is present and VMBus is
+ * not confidential, else through hv_do_hypercall(). Returns the hypercall status.
+ */
+export function hvPostMessage(
+  k: GuestKernel,
+  vp: number,
+  connectionId: number,
+  type: number,
+  payload: Uint8Array,
+): number {
+  if (payload.length > HV_MESSAGE_PAYLOAD_BYTE_COUNT) return -90; // -EMSGSIZE
+  const o = HV_INPUT_POST_MESSAGE.off;
+  const msg = new Uint8Array(o.payload + payload.length);
+  const dv = new DataView(msg.buffer);
+  dv.setUint32(o.connectionid, connectionId & 0xffffff, true);
+  dv.setUint32(o.reserved, 0, true);
+  dv.setUint32(o.message_type, type, true);
+  dv.setUint32(o.payload_size, payload.length, true);
+  msg.set(payload, o.payload);
+  const pc = k.percpu[vp]!;
+  let r: bigint;
+  if (k.paravisor && !k.confidentialVmbus && k.isolation === "snp") {
+    r = hvGhcbHypercall(k, vp, HvCallCode.HVCALL_POST_MESSAGE, msg);
+  } else if (k.paravisor && !k.confidentialVmbus && k.isolation === "tdx") {
+    const page = pc.postMsgPage!;
+    k.hw.mem.write(page, msg, Label.PUBLIC);
+    r = k.hw.tdvmcall!.hypercall(vp, BigInt(HvCallCode.HVCALL_POST_MESSAGE), page, 0);
+  } else {
+    k.hw.mem.write(pc.inputPage, msg, Label.PUBLIC);
+    r = hvDoHypercall(k, vp, BigInt(HvCallCode.HVCALL_POST_MESSAGE), pc.inputPage, 0);
+  }
+  return resultStatus(r);
+}
+
+/**
+ * vmbus_set_event()'s hypercall (drivers/hv/connection.c; §6.9): HvSignalEvent with
+ * the channel's connection id — through the GHCB (SNP) or TDG.VP.VMCALL (TDX) when
+ * a paravisor is present, else a fast hypercall. Returns the hypercall status.
+ */
+export function hvSignalEvent(k: GuestKernel, vp: number, connectionId: number): number {
+  const input = BigInt(connectionId & 0xffffff);
+  let r: bigint;
+  if (k.paravisor && k.isolation === "snp") {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, input, true);
+    r = hvGhcbHypercall(k, vp, HvCallCode.HVCALL_SIGNAL_EVENT, b);
+  } else if (k.paravisor && k.isolation === "tdx") {
+    r = k.hw.tdvmcall!.hypercallFast(
+      vp,
+      BigInt(HvCallCode.HVCALL_SIGNAL_EVENT) | HV_HYPERCALL_FAST_BIT,
+      input,
+      0n,
+    );
+  } else {
+    r = hvDoFastHypercall8(k, vp, HvCallCode.HVCALL_SIGNAL_EVENT, input);
+  }
+  return resultStatus(r);
 }

@@ -6,6 +6,7 @@ import type { Hooks } from "../vm/hooks.ts";
 import type { MsHypervInfo } from "./arch/ms_hyperv.ts";
 import { CcPlatform } from "./cc_platform.ts";
 import type { GuestHardware } from "./hardware.ts";
+import type { SynicPages } from "./hv.ts";
 import type { EncCallbacks } from "./mm/enc_callbacks.ts";
 import { PageAllocator } from "./mm/page_alloc.ts";
 import type { SwiotlbPool } from "./mm/swiotlb.ts";
@@ -15,6 +16,10 @@ export interface PerCpu {
   inputPage: number;
   /** Per-CPU hypercall output page (hyperv_pcpu_output_arg), a GPA. */
   outputPage: number;
+  /** SNP with a paravisor: the per-CPU GHCB page (decrypted), laid out as union hv_ghcb. */
+  ghcbPage?: number;
+  /** TDX with a paravisor: the decrypted page HvPostMessage input goes in (hv_synic_alloc). */
+  postMsgPage?: number;
 }
 
 export class GuestKernel {
@@ -30,8 +35,12 @@ export class GuestKernel {
   /** Set by boot: how encrypt/decrypt transitions are carried out (C13). */
   enc: EncCallbacks | undefined;
   readonly percpu: PerCpu[] = [];
+  /** Per-CPU hypervisor SynIC pages (GPAs), once enabled. */
+  readonly synic: SynicPages[] = [];
   /** Early-boot memory validation ran (SNP enlightened, keyed off the SNP CPUID flag). */
   earlyValidation = false;
+  /** VMBus talks to the paravisor's Confidential VMBus (decided at vmbus_bus_init). */
+  confidentialVmbus = false;
   /** A hypercall page is installed (not for TDX without a paravisor). */
   hypercallPage = false;
   swiotlb: SwiotlbPool | undefined;

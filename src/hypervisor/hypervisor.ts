@@ -4,7 +4,7 @@
 // reads ciphertext. Every call into it is a crossing the auditor sees.
 import type { Auditor } from "../audit/auditor.ts";
 import type { Actor } from "../audit/crossings.ts";
-import { callName, HvCallCode, HvStatus } from "../hyperv/hvgdk.ts";
+import { callName, HvCallCode, HvMsr, HvStatus } from "../hyperv/hvgdk.ts";
 import {
   decodeControl,
   encodeResult,
@@ -17,6 +17,7 @@ import type { UntrustedView } from "../platform/untrusted-view.ts";
 import { hardened } from "../vm/config.ts";
 import { type CpuidRegs, hypervisorCpuid } from "./cpuid.ts";
 import { type MsrResult, VpMsrs } from "./msr.ts";
+import { Synic } from "./synic.ts";
 import { modifySparseGpaPageHostVisibility } from "./visibility.ts";
 
 /** How a hypercall reached the hypervisor (for the table's "hypercalls by route"). */
@@ -51,6 +52,9 @@ export class Hypervisor {
   readonly refusals: string[] = [];
   postMessage: PostMessageSink | undefined;
   signalEvent: SignalEventSink | undefined;
+  /** Where the hypervisor injects interrupts (the VM routes them to the guest, or through the paravisor). */
+  injectInterrupt: (vp: number, vector: number, sint: number) => void = () => {};
+  readonly synic: Synic;
   readonly #scratch = new Uint8Array(PAGE_SIZE);
 
   constructor(platform: Platform) {
@@ -58,6 +62,9 @@ export class Hypervisor {
     this.#audit = platform.audit;
     this.view = platform.untrustedView("hypervisor");
     this.vps = Array.from({ length: platform.config.vcpus }, (_, i) => new VpMsrs(i));
+    this.synic = new Synic(this.view, this.vps, this.#audit, (vp, vector, sint) =>
+      this.injectInterrupt(vp, vector, sint),
+    );
   }
 
   cpuid(vp: number, leaf: number, from: Actor): CpuidRegs {
@@ -81,6 +88,7 @@ export class Hypervisor {
 
   wrmsr(vp: number, msr: number, value: bigint, from: Actor): MsrResult {
     const r = this.#vp(vp)?.write(msr, value) ?? { ok: false, fault: "GP" };
+    if (r.ok && msr === HvMsr.HV_X64_MSR_EOM) this.synic.eom(vp);
     this.#audit.boundary.cross("msr-write", from, "hypervisor", `0x${msr.toString(16)}`, () => ({
       vp,
       value: `0x${value.toString(16)}`,
@@ -155,9 +163,25 @@ export class Hypervisor {
           : HvStatus.HV_STATUS_INVALID_CONNECTION_ID;
         return this.#record(c.code, from, path, status, 0);
       }
+      case HvCallCode.HVCALL_SIGNAL_EVENT: {
+        // The GHCB path carries the 8-byte hv_input_signal_event in memory.
+        const rdx = this.view.readU64(inputGpa);
+        return this.#signal(vp, c.code, rdx, from, path);
+      }
       default:
         return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_HYPERCALL_CODE, 0);
     }
+  }
+
+  #signal(vp: number, code: number, rdx: bigint, from: Actor, path: HypercallPath): bigint {
+    const conn = Number(rdx & 0xffffffn);
+    const flag = Number((rdx >> 32n) & 0xffffn);
+    if (rdx >> 48n !== 0n || ((rdx >> 24n) & 0xffn) !== 0n)
+      return this.#record(code, from, path, HvStatus.HV_STATUS_INVALID_HYPERCALL_INPUT, 0);
+    const status = this.signalEvent
+      ? this.signalEvent(vp, conn, flag)
+      : HvStatus.HV_STATUS_INVALID_CONNECTION_ID;
+    return this.#record(code, from, path, status, 0);
   }
 
   /**
@@ -216,16 +240,8 @@ export class Hypervisor {
     if (c.reservedSet || !c.fast)
       return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_HYPERCALL_INPUT, 0);
     switch (c.code) {
-      case HvCallCode.HVCALL_SIGNAL_EVENT: {
-        const conn = Number(rdx & 0xffffffn);
-        const flag = Number((rdx >> 32n) & 0xffffn);
-        if (rdx >> 48n !== 0n)
-          return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_HYPERCALL_INPUT, 0);
-        const status = this.signalEvent
-          ? this.signalEvent(vp, conn, flag)
-          : HvStatus.HV_STATUS_INVALID_CONNECTION_ID;
-        return this.#record(c.code, from, path, status, 0);
-      }
+      case HvCallCode.HVCALL_SIGNAL_EVENT:
+        return this.#signal(vp, c.code, rdx, from, path);
       default:
         return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_HYPERCALL_CODE, 0);
     }

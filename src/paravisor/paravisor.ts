@@ -7,13 +7,20 @@
 import type { Auditor } from "../audit/auditor.ts";
 import { Label } from "../audit/labels.ts";
 import type { HypervisorExit } from "../guest/hardware.ts";
-import { HV_MAX_MODIFY_GPA_REP_COUNT, HvCallCode, HvMemHostVisibility, HvStatus } from "../hyperv/hvgdk.ts";
+import {
+  HV_MAX_MODIFY_GPA_REP_COUNT,
+  HvCallCode,
+  HvMemHostVisibility,
+  HvMsr,
+  HvStatus,
+} from "../hyperv/hvgdk.ts";
 import {
   decodeControl,
   encodeResult,
   HV_GPA_RANGE_FOR_VISIBILITY,
   resultStatus,
 } from "../hyperv/hypercall-abi.ts";
+import { SintBit } from "../hyperv/synic-abi.ts";
 import { archCpuid } from "../platform/arch-cpuid.ts";
 import type { CpuMemory } from "../platform/cpu-memory.ts";
 import type { CocoException, Resolution } from "../platform/exceptions.ts";
@@ -37,6 +44,34 @@ export class Paravisor {
   /** The paravisor's own shared page for forwarding hypercall input to the hypervisor. */
   #sharedPage = -1;
   booted = false;
+
+  readonly #sints = new Map<number, bigint[]>();
+
+  #sintCopy(vp: number): bigint[] {
+    let s = this.#sints.get(vp);
+    if (!s) {
+      s = new Array(16).fill(BigInt(SintBit.MASKED));
+      this.#sints.set(vp, s);
+    }
+    return s;
+  }
+
+  /** The paravisor's copy of a SINT MSR. */
+  sint(vp: number, sint: number): bigint {
+    return this.#sintCopy(vp)[sint] ?? 0n;
+  }
+
+  /**
+   * An interrupt the hypervisor raised for a SINT: the paravisor passes it to the
+   * guest when its copy of that SINT has the proxy bit (interrupt mediation, C14,
+   * builds on this). Returns the vector to deliver, or undefined to drop it.
+   */
+  proxyInterrupt(vp: number, vector: number, sint: number): number | undefined {
+    const copy = this.sint(vp, sint);
+    if ((copy & BigInt(SintBit.PROXY)) === 0n) return undefined;
+    void vector;
+    return Number(copy & BigInt(SintBit.VECTOR_MASK));
+  }
 
   /** GPA of the page the paravisor forwards hypercall input through (shared with the hypervisor). */
   get forwardingPage(): number {
@@ -73,6 +108,16 @@ export class Paravisor {
     this.#step("share one forwarding page with the hypervisor");
     if (!this.#exit.pageStateChange(0, this.#sharedPage / PAGE_SIZE, 1, "shared"))
       throw new Error("hypervisor refused the paravisor's forwarding page");
+    // The hypervisor SynIC's message and event pages the guest will map (supplied, decrypted).
+    this.#step("supply the SynIC message and event pages");
+    const n = 2 * p.config.vcpus;
+    if (!this.#exit.pageStateChange(0, p.synicOverlayPfn, n, "shared"))
+      throw new Error("hypervisor refused the SynIC pages");
+    for (let vp = 0; vp < p.config.vcpus; vp++) {
+      const msg = BigInt(p.synicOverlayPfn + 2 * vp) << 12n;
+      this.#exit.wrmsr(vp, HvMsr.HV_X64_MSR_SIMP, msg);
+      this.#exit.wrmsr(vp, HvMsr.HV_X64_MSR_SIEFP, msg + 4096n);
+    }
     this.#step("hand the boot CPU to the guest");
     this.booted = true;
   }
@@ -97,6 +142,11 @@ export class Paravisor {
           return { handled: true, how: "emulated" };
         }
         case "wrmsr": {
+          if (i.msr >= HvMsr.HV_X64_MSR_SINT0 && i.msr <= HvMsr.HV_X64_MSR_SINT15) {
+            // The paravisor's own copy of a SINT (its proxy bit says: pass this SINT's interrupts on).
+            this.#sintCopy(e.vp)[i.msr - HvMsr.HV_X64_MSR_SINT0] = i.value;
+            return { handled: true, how: "emulated" };
+          }
           const r = this.#exit.wrmsr(e.vp, i.msr, i.value);
           if (!r.ok) i.gp = true;
           return { handled: true, how: "emulated" };
@@ -123,7 +173,7 @@ export class Paravisor {
   }
 
   #guestOwns(pfn: number): boolean {
-    return Number.isSafeInteger(pfn) && pfn >= 0 && pfn < this.#p.paravisorPfn;
+    return Number.isSafeInteger(pfn) && pfn >= 0 && pfn < this.#p.guestPages;
   }
 
   hypercall(vp: number, control: bigint, inputGpa: number, outputGpa: number): bigint {
@@ -143,6 +193,17 @@ export class Paravisor {
     this.forwarded++;
     void outputGpa;
     return this.#exit.hypercall(vp, control, this.#sharedPage, 0);
+  }
+
+  /** A fast call through the hypercall page: registers only, forwarded as they are. */
+  hypercallFast(vp: number, control: bigint, rdx: bigint, r8: bigint): bigint {
+    this.served++;
+    const c = decodeControl(control);
+    this.#audit.boundary.cross("hypercall", "guest", "paravisor", `0x${c.code.toString(16)} fast`, () => ({
+      vp,
+    }));
+    this.forwarded++;
+    return this.#exit.hypercallFast(vp, control, rdx, r8);
   }
 
   /**

@@ -52,6 +52,10 @@ export class Platform {
   /** The paravisor's pages (empty range when there is no paravisor). */
   readonly paravisorPfn: number;
   readonly paravisorPages: number;
+  /** Paravisor mode: SynIC message/event pages the paravisor supplies (2 per vCPU, below its memory). */
+  readonly synicOverlayPfn: number;
+  /** The guest's usable pages: everything below the overlay and the paravisor's memory. */
+  readonly guestPages: number;
   readonly #enc: MemoryEncryption;
   readonly #handlers: Partial<Record<CpuLevel, ExceptionHandler>> = {};
   readonly exceptions: Record<CpuLevel, number> = { guest: 0, paravisor: 0 };
@@ -85,6 +89,8 @@ export class Platform {
     this.privileged = pv ? "paravisor" : "guest";
     this.paravisorPages = pv ? PARAVISOR_MEMORY_BYTES / PAGE_SIZE : 0;
     this.paravisorPfn = this.memory.pages - this.paravisorPages;
+    this.synicOverlayPfn = pv ? this.paravisorPfn - 2 * config.vcpus : this.paravisorPfn;
+    this.guestPages = this.synicOverlayPfn;
   }
 
   get isolated(): boolean {

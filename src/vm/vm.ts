@@ -9,6 +9,7 @@ import { GuestKernel } from "../guest/kernel.ts";
 import type { HypercallPath } from "../hypervisor/hypervisor.ts";
 import { Hypervisor } from "../hypervisor/hypervisor.ts";
 import { Paravisor } from "../paravisor/paravisor.ts";
+import { LocalApic } from "../platform/apic.ts";
 import { archCpuid } from "../platform/arch-cpuid.ts";
 import { GuestCrash } from "../platform/exceptions.ts";
 import { Platform } from "../platform/platform.ts";
@@ -16,6 +17,7 @@ import { Vcpu } from "../platform/vcpu.ts";
 import { Prng } from "../util/prng.ts";
 import { hardened, type VmConfig } from "./config.ts";
 import { Hooks } from "./hooks.ts";
+import { Scheduler } from "./scheduler.ts";
 
 export interface BootOutcome {
   ok: boolean;
@@ -32,6 +34,9 @@ export class Vm {
   readonly hypervisor: Hypervisor;
   readonly paravisor: Paravisor | undefined;
   readonly guest: GuestKernel;
+  readonly scheduler = new Scheduler();
+  /** The guest's local APICs, one per VP. */
+  readonly apics: LocalApic[];
   bootOutcome: BootOutcome | undefined;
 
   constructor(config: VmConfig) {
@@ -55,17 +60,39 @@ export class Vm {
       rdmsr: (vp: number, msr: number) => hv.rdmsr(vp, msr, "guest"),
       wrmsr: (vp: number, msr: number, v: bigint) => hv.wrmsr(vp, msr, v, "guest"),
     };
+    this.apics = Array.from({ length: config.vcpus }, (_, vp) => new LocalApic(vp, this.audit));
+    // Interrupts the hypervisor injects arrive as tasks: the guest handles them when it next runs.
+    hv.injectInterrupt = (vp, vector, sint) =>
+      this.scheduler.post("hypervisor", `interrupt 0x${vector.toString(16)} to VP${vp}`, () => {
+        if (!pv) {
+          this.apics[vp]?.deliver(vector, "hypervisor");
+          return;
+        }
+        // With a paravisor, SynIC interrupts reach the guest through it.
+        const v = pv.proxyInterrupt(vp, vector, sint);
+        if (v !== undefined) this.apics[vp]?.deliver(v, "paravisor");
+      });
     const cpus = Array.from({ length: config.vcpus }, (_, vp) => new Vcpu(p, "guest", vp, exitPort));
     const hw: GuestHardware = {
       mem: p.cpuMemory("guest"),
       cpus,
-      usablePages: p.paravisorPfn,
+      usablePages: p.guestPages,
       validate: (pfn, count, valid) => p.validate("guest", pfn, count, valid),
       setPte: (pfn, count, bits) => p.setPte(pfn, count, bits),
       hypercallPage: (vp, control, inGpa, outGpa) =>
         pv
           ? pv.hypercall(vp, control, inGpa, outGpa)
           : hv.hypercall(vp, control, inGpa, outGpa, "guest", "vmcall"),
+      hypercallPageFast: (vp, control, rdx, r8) =>
+        pv
+          ? pv.hypercallFast(vp, control, rdx, r8)
+          : hv.hypercallFast(vp, control, rdx, r8, "guest", "vmcall"),
+      apics: this.apics,
+      waitFor: (cond, what) => {
+        const ok = this.scheduler.waitFor(cond);
+        if (!ok) this.guest.log(`timed out waiting for ${what}`);
+        return ok;
+      },
       ghcb: config.isolation === "snp" ? this.#exit("guest", "ghcb") : undefined,
       tdvmcall: config.isolation === "tdx" ? this.#exit("guest", "tdvmcall") : undefined,
     };
