@@ -1,5 +1,6 @@
 // Every LayoutSection `hvcoco layout` prints, gathered in one place.
 import { HYPERV_LAYOUT } from "../hyperv/layout.ts";
+import { PARAVISOR_DEVICES_LAYOUT } from "../paravisor/devices-layout.ts";
 import type { LayoutSection } from "./registry.ts";
 
-export const ALL_LAYOUTS: readonly LayoutSection[] = [HYPERV_LAYOUT];
+export const ALL_LAYOUTS: readonly LayoutSection[] = [HYPERV_LAYOUT, PARAVISOR_DEVICES_LAYOUT];
