@@ -114,6 +114,11 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("hvcoco.mjs")) {
+  // A closed pipe (hvcoco layout | head) is the reader's choice, not an error.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   const code = await main(process.argv.slice(2));
   process.exitCode = code;
 }

@@ -1,0 +1,79 @@
+// The guest's requestor table (struct vmbus_requestor; vmbus_next_request_id and
+// vmbus_request_addr in drivers/hv/channel.c). A request sent with
+// COMPLETION_REQUESTED gets the transaction id slot+1 (id 0 is what the host uses for
+// unsolicited packets); the completion carries the id back. The id comes from the
+// host, so it is checked before it is used as an index: out of range or not
+// outstanding is a typed fault, never a lookup of a wrong or stale request.
+import { fault, type VmbusFault } from "../../vmbus/errors.ts";
+
+export class RequestorTable<T> {
+  readonly size: number;
+  readonly #values: (T | undefined)[];
+  /** Free slots as a linked list: next[i] is the free slot after i (size = end). */
+  readonly #next: Int32Array;
+  readonly #outstanding: Uint8Array;
+  #free = 0;
+  #count = 0;
+
+  constructor(size: number) {
+    if (!(Number.isInteger(size) && size > 0 && size < 0x7fffffff)) throw new Error(`requestor size ${size}`);
+    this.size = size;
+    this.#values = new Array(size);
+    this.#next = new Int32Array(size);
+    for (let i = 0; i < size; i++) this.#next[i] = i + 1;
+    this.#outstanding = new Uint8Array(size);
+  }
+
+  /** Requests outstanding. */
+  get outstanding(): number {
+    return this.#count;
+  }
+
+  /** vmbus_next_request_id: store `value`, return its id (slot+1), or 0 when the table is full. */
+  next(value: T): number {
+    const slot = this.#free;
+    if (slot >= this.size) return 0;
+    this.#free = this.#next[slot]!;
+    this.#values[slot] = value;
+    this.#outstanding[slot] = 1;
+    this.#count++;
+    return slot + 1;
+  }
+
+  #slot(idLo: number, idHi: number): number | VmbusFault {
+    if (idHi !== 0 || idLo === 0 || idLo > this.size)
+      return fault(
+        "HVCOCO_ERR_RQST_ID_RANGE",
+        `transaction id 0x${idHi.toString(16)}_${idLo.toString(16).padStart(8, "0")} not in [1, ${this.size}]`,
+      );
+    const slot = idLo - 1;
+    if (this.#outstanding[slot] === 0)
+      return fault("HVCOCO_ERR_RQST_NOT_OUTSTANDING", `transaction id ${idLo}: no request outstanding`);
+    return slot;
+  }
+
+  /** Look a host-supplied id up without releasing it. */
+  peek(idLo: number, idHi = 0): T | VmbusFault {
+    const s = this.#slot(idLo >>> 0, idHi >>> 0);
+    return typeof s === "number" ? (this.#values[s] as T) : s;
+  }
+
+  /** vmbus_request_addr: validate a host-supplied id (as two u32 halves), release the slot, return its value. */
+  take(idLo: number, idHi = 0): T | VmbusFault {
+    const s = this.#slot(idLo >>> 0, idHi >>> 0);
+    if (typeof s !== "number") return s;
+    const v = this.#values[s] as T;
+    this.#values[s] = undefined;
+    this.#outstanding[s] = 0;
+    this.#next[s] = this.#free;
+    this.#free = s;
+    this.#count--;
+    return v;
+  }
+
+  /** take() with a u64 id. */
+  takeId(id: bigint): T | VmbusFault {
+    const u = BigInt.asUintN(64, id);
+    return this.take(Number(u & 0xffffffffn), Number(u >> 32n));
+  }
+}
