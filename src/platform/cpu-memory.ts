@@ -161,8 +161,91 @@ export class CpuMemory {
     });
   }
 
+  /** Map `size` bytes of whole pages at `gpa` as one window (for rings and other long-lived buffers). */
+  window(gpa: number, size: number): CpuWindow {
+    return new CpuWindow(this, this.#mem, this.canonical(gpa), size);
+  }
+
   readU64(gpa: number): bigint {
     const b = this.read(gpa, 8);
     return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
+  }
+}
+
+/**
+ * A trusted context's mapping of a contiguous run of pages (the kernel's vmap of a
+ * ring): one view, checked page by page when made and again whenever any page's
+ * state changed since (the memory's epoch), so a page converted under it faults as
+ * a load or store would. Structurally a vmbus RingMemory.
+ */
+export class CpuWindow {
+  readonly size: number;
+  readonly gpa: number;
+  readonly #cpu: CpuMemory;
+  readonly #mem: GuestMemory;
+  readonly #data: Uint8Array;
+  readonly #labels: Uint8Array;
+  readonly #dv: DataView;
+  #epoch = -1;
+
+  constructor(cpu: CpuMemory, mem: GuestMemory, gpa: number, size: number) {
+    if (gpa % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0 || size === 0)
+      throw new Error("window must be whole pages");
+    this.#cpu = cpu;
+    this.#mem = mem;
+    this.gpa = gpa;
+    this.size = size;
+    const v = mem.contiguous(pfnOf(gpa), size / PAGE_SIZE);
+    this.#data = v.data;
+    this.#labels = v.labels;
+    this.#dv = new DataView(v.data.buffer, v.data.byteOffset, v.data.byteLength);
+  }
+
+  /** Re-run the hardware checks if any page changed state since the last access. */
+  #valid(): void {
+    if (this.#epoch === this.#mem.epoch) return;
+    const first = pfnOf(this.gpa);
+    for (let i = 0; i < this.size / PAGE_SIZE; i++) {
+      // A failing page raises through the owner's handler (and kills the guest if unresolved).
+      if (this.#cpu.check(first + i, true) !== undefined) this.#cpu.read((first + i) * PAGE_SIZE, 1);
+    }
+    this.#epoch = this.#mem.epoch;
+  }
+
+  #bounds(off: number, len: number): void {
+    if (!(off >= 0 && len >= 0 && off + len <= this.size))
+      throw new Error(`window access ${off}+${len} outside ${this.size}`);
+  }
+
+  getU32(off: number): number {
+    this.#valid();
+    return this.#dv.getUint32(off, true);
+  }
+
+  setU32(off: number, v: number): void {
+    this.#valid();
+    this.#dv.setUint32(off, v >>> 0, true);
+    this.#labels.fill(Label.PUBLIC, off, off + 4);
+  }
+
+  read(off: number, dst: Uint8Array, dstOff: number, len: number): void {
+    this.#valid();
+    this.#bounds(off, len);
+    dst.set(this.#data.subarray(off, off + len), dstOff);
+  }
+
+  write(off: number, src: Uint8Array, srcOff: number, len: number, labels: number | Uint8Array): void {
+    this.#valid();
+    this.#bounds(off, len);
+    this.#data.set(srcOff === 0 && len === src.length ? src : src.subarray(srcOff, srcOff + len), off);
+    if (typeof labels === "number") this.#labels.fill(labels, off, off + len);
+    else this.#labels.set(labels.subarray(srcOff, srcOff + len), off);
+  }
+
+  fill(off: number, len: number, value: number, label: number): void {
+    this.#valid();
+    this.#bounds(off, len);
+    this.#data.fill(value, off, off + len);
+    this.#labels.fill(label, off, off + len);
   }
 }

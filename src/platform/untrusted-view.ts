@@ -112,6 +112,11 @@ export class UntrustedView {
     return all;
   }
 
+  /** Map `size` bytes of whole pages at `gpa` (canonical or alias) as one window. */
+  window(gpa: number, size: number): HostWindow {
+    return new HostWindow(this, this.#mem, this.#audit, this.#canonical(gpa), size);
+  }
+
   /** The pages this side's SLAT maps to the guest (it knows its own page tables): runs of pfns. */
   *mappedRuns(): Generator<{ pfn: number; count: number }> {
     for (const r of this.#mem.runs())
@@ -126,5 +131,108 @@ export class UntrustedView {
   readU64(gpa: number): bigint {
     const b = this.read(gpa, 8);
     return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
+  }
+}
+
+/**
+ * The host's mapping of a contiguous run of guest pages (a ring, a receive
+ * buffer). While every page is shared and host-visible it works on the plaintext
+ * directly, weighing each read's labels for the auditor; once any page is not, it
+ * falls back to the view's per-page rules (ciphertext, refused writes).
+ * Structurally a vmbus RingMemory.
+ */
+export class HostWindow {
+  readonly size: number;
+  readonly gpa: number;
+  readonly #view: UntrustedView;
+  readonly #mem: GuestMemory;
+  readonly #audit: Auditor;
+  readonly #data: Uint8Array;
+  readonly #labels: Uint8Array;
+  readonly #dv: DataView;
+  #epoch = -1;
+  #direct = false;
+  readonly #u32 = new Uint8Array(4);
+
+  constructor(view: UntrustedView, mem: GuestMemory, audit: Auditor, gpa: number, size: number) {
+    if (gpa % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0 || size === 0)
+      throw new Error("window must be whole pages");
+    this.#view = view;
+    this.#mem = mem;
+    this.#audit = audit;
+    this.gpa = gpa;
+    this.size = size;
+    const v = mem.contiguous(pfnOf(gpa), size / PAGE_SIZE);
+    this.#data = v.data;
+    this.#labels = v.labels;
+    this.#dv = new DataView(v.data.buffer, v.data.byteOffset, v.data.byteLength);
+  }
+
+  #ok(): boolean {
+    if (this.#epoch !== this.#mem.epoch) {
+      this.#epoch = this.#mem.epoch;
+      this.#direct = true;
+      const first = pfnOf(this.gpa);
+      for (let i = 0; i < this.size / PAGE_SIZE && this.#direct; i++)
+        this.#direct = this.#view.outcome(first + i, true) === "plaintext";
+    }
+    return this.#direct;
+  }
+
+  #bounds(off: number, len: number): void {
+    if (!(off >= 0 && len >= 0 && off + len <= this.size))
+      throw new Error(`window access ${off}+${len} outside ${this.size}`);
+  }
+
+  getU32(off: number): number {
+    this.#bounds(off, 4);
+    if (!this.#ok()) {
+      this.#view.read(this.gpa + off, 4, this.#u32);
+      return new DataView(this.#u32.buffer).getUint32(0, true);
+    }
+    this.#audit.plaintextRead(this.#labels.subarray(off, off + 4));
+    return this.#dv.getUint32(off, true);
+  }
+
+  setU32(off: number, v: number): void {
+    this.#bounds(off, 4);
+    if (!this.#ok()) {
+      new DataView(this.#u32.buffer).setUint32(0, v >>> 0, true);
+      this.#view.write(this.gpa + off, this.#u32);
+      return;
+    }
+    this.#dv.setUint32(off, v >>> 0, true);
+    this.#labels.fill(Label.HOST, off, off + 4);
+  }
+
+  read(off: number, dst: Uint8Array, dstOff: number, len: number): void {
+    this.#bounds(off, len);
+    if (!this.#ok()) {
+      this.#view.read(this.gpa + off, len, dst, dstOff);
+      return;
+    }
+    this.#audit.plaintextRead(this.#labels.subarray(off, off + len));
+    dst.set(this.#data.subarray(off, off + len), dstOff);
+  }
+
+  write(off: number, src: Uint8Array, srcOff: number, len: number, _labels: number | Uint8Array): void {
+    this.#bounds(off, len);
+    if (!this.#ok()) {
+      this.#view.write(this.gpa + off, src.subarray(srcOff, srcOff + len));
+      return;
+    }
+    this.#data.set(src.subarray(srcOff, srcOff + len), off);
+    // Whatever label the host claims, bytes it wrote are the host's.
+    this.#labels.fill(Label.HOST, off, off + len);
+  }
+
+  fill(off: number, len: number, value: number, _label: number): void {
+    this.#bounds(off, len);
+    if (!this.#ok()) {
+      this.#view.write(this.gpa + off, new Uint8Array(len).fill(value));
+      return;
+    }
+    this.#data.fill(value, off, off + len);
+    this.#labels.fill(Label.HOST, off, off + len);
   }
 }
