@@ -102,7 +102,7 @@ export function hypervInit(k: GuestKernel): void {
     const gpa = pfn * PAGE_SIZE;
     // Decrypted only when there is no paravisor: with one, hypercalls go to it (C17).
     if (isolated && !info.paravisorPresent) {
-      const ret = setMemoryDecrypted(k, gpa, 2);
+      const ret = setMemoryDecrypted(k, gpa, 2, `hypercall input/output pages, CPU ${vp}`);
       if (ret !== 0) throw new GuestPanic(`hypercall pages: set_memory_decrypted failed (${ret})`);
     }
     k.hw.mem.fill(gpa, 2 * PAGE_SIZE, 0, Label.PUBLIC);
@@ -143,7 +143,7 @@ function hvIvmPages(k: GuestKernel): void {
     for (let vp = 0; vp < k.hw.cpus.length; vp++) {
       const pfn = k.alloc.alloc(1);
       if (pfn === undefined) throw new GuestPanic("out of memory for GHCB pages");
-      if (setMemoryDecrypted(k, pfn * PAGE_SIZE, 1) !== 0)
+      if (setMemoryDecrypted(k, pfn * PAGE_SIZE, 1, `GHCB, CPU ${vp}`) !== 0)
         throw new GuestPanic("GHCB: set_memory_decrypted failed");
       k.hw.mem.fill(pfn * PAGE_SIZE, PAGE_SIZE, 0, Label.PUBLIC);
       k.percpu[vp]!.ghcbPage = pfn * PAGE_SIZE;
@@ -155,7 +155,7 @@ function hvIvmPages(k: GuestKernel): void {
     for (let vp = 0; vp < k.hw.cpus.length; vp++) {
       const pfn = k.alloc.alloc(1);
       if (pfn === undefined) throw new GuestPanic("out of memory for post_msg_page");
-      if (setMemoryDecrypted(k, pfn * PAGE_SIZE, 1) !== 0)
+      if (setMemoryDecrypted(k, pfn * PAGE_SIZE, 1, `post_msg_page, CPU ${vp}`) !== 0)
         throw new GuestPanic("post_msg_page: set_memory_decrypted failed");
       k.hw.mem.fill(pfn * PAGE_SIZE, PAGE_SIZE, 0, Label.PUBLIC);
       k.percpu[vp]!.postMsgPage = pfn * PAGE_SIZE;

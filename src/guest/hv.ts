@@ -56,7 +56,7 @@ export function hvSynicAlloc(k: GuestKernel): void {
     if (pfn === undefined) throw new GuestPanic("hv_synic_alloc: out of memory");
     const gpa = pfn * PAGE_SIZE;
     if (isolated && !k.confidentialVmbus) {
-      const ret = setMemoryDecrypted(k, gpa, 2);
+      const ret = setMemoryDecrypted(k, gpa, 2, `SynIC message + event pages, CPU ${vp}`);
       if (ret !== 0) throw new GuestPanic(`hv_synic_alloc: set_memory_decrypted failed (${ret})`);
     }
     k.hw.mem.fill(gpa, 2 * PAGE_SIZE, 0, Label.PUBLIC);

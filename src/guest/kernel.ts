@@ -35,6 +35,8 @@ export class GuestKernel {
   /** Set by boot: how encrypt/decrypt transitions are carried out (C13). */
   enc: EncCallbacks | undefined;
   readonly percpu: PerCpu[] = [];
+  /** Ranges the guest decrypted on purpose, by GPA, with what each is for. */
+  readonly sharedRanges = new Map<number, { gpa: number; pages: number; purpose: string }>();
   /** Per-CPU hypervisor SynIC pages (GPAs), once enabled. */
   readonly synic: SynicPages[] = [];
   /** Early-boot memory validation ran (SNP enlightened, keyed off the SNP CPUID flag). */

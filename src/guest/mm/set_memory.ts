@@ -35,10 +35,18 @@ function setMemoryEncPgtable(k: GuestKernel, pfn: number, count: number, enc: bo
   return { ret, tlbFlushes };
 }
 
-export function setMemoryDecrypted(k: GuestKernel, gpa: number, pages: number): number {
-  return setMemoryEncPgtable(k, gpa / 4096, pages, false).ret;
+/**
+ * Decrypt (share with the host) `pages` pages at `gpa`. `purpose` names what the
+ * range is for; the guest keeps it so the report can say why each page is shared.
+ */
+export function setMemoryDecrypted(k: GuestKernel, gpa: number, pages: number, purpose = "unspecified"): number {
+  const ret = setMemoryEncPgtable(k, gpa / 4096, pages, false).ret;
+  if (ret === 0) k.sharedRanges.set(gpa, { gpa, pages, purpose });
+  return ret;
 }
 
 export function setMemoryEncrypted(k: GuestKernel, gpa: number, pages: number): number {
-  return setMemoryEncPgtable(k, gpa / 4096, pages, true).ret;
+  const ret = setMemoryEncPgtable(k, gpa / 4096, pages, true).ret;
+  if (ret === 0) k.sharedRanges.delete(gpa);
+  return ret;
 }

@@ -37,7 +37,7 @@ export function swiotlbInit(k: GuestKernel, memoryBytes: number): SwiotlbPool {
   const gpa = pfn * PAGE_SIZE;
   let decrypted = false;
   if (coco) {
-    const ret = setMemoryDecrypted(k, gpa, pages);
+    const ret = setMemoryDecrypted(k, gpa, pages, "swiotlb bounce buffers");
     if (ret !== 0) k.log(`swiotlb: set_memory_decrypted failed (${ret})`);
     decrypted = ret === 0;
   }
