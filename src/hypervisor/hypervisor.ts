@@ -16,6 +16,7 @@ import type { Platform } from "../platform/platform.ts";
 import type { UntrustedView } from "../platform/untrusted-view.ts";
 import { hardened } from "../vm/config.ts";
 import { type CpuidRegs, hypervisorCpuid } from "./cpuid.ts";
+import type { HypervisorInterposer } from "./interposer.ts";
 import { type MsrResult, VpMsrs } from "./msr.ts";
 import { Synic } from "./synic.ts";
 import { modifySparseGpaPageHostVisibility } from "./visibility.ts";
@@ -55,6 +56,8 @@ export class Hypervisor {
   /** Where the hypervisor injects interrupts (the VM routes them to the guest, or through the paravisor). */
   injectInterrupt: (vp: number, vector: number, sint: number) => void = () => {};
   readonly synic: Synic;
+  /** A malicious hypervisor's changes to its own answers (installed by an attack). */
+  interposer: HypervisorInterposer | undefined;
   readonly #scratch = new Uint8Array(PAGE_SIZE);
 
   constructor(platform: Platform) {
@@ -68,7 +71,8 @@ export class Hypervisor {
   }
 
   cpuid(vp: number, leaf: number, from: Actor): CpuidRegs {
-    const r = hypervisorCpuid(this.platform, leaf);
+    const honest = hypervisorCpuid(this.platform, leaf);
+    const r = this.interposer?.cpuid ? this.interposer.cpuid(vp, leaf, honest) : honest;
     this.#audit.boundary.cross("cpuid", from, "hypervisor", `0x${leaf.toString(16)}`, () => ({ vp, ...r }));
     return r;
   }
@@ -78,7 +82,8 @@ export class Hypervisor {
   }
 
   rdmsr(vp: number, msr: number, from: Actor): MsrResult {
-    const r = this.#vp(vp)?.read(msr) ?? { ok: false, fault: "GP" };
+    const honest: MsrResult = this.#vp(vp)?.read(msr) ?? { ok: false, fault: "GP" };
+    const r = this.interposer?.rdmsr ? this.interposer.rdmsr(vp, msr, honest) : honest;
     this.#audit.boundary.cross("msr-read", from, "hypervisor", `0x${msr.toString(16)}`, () => ({
       vp,
       ok: r.ok,
@@ -198,6 +203,7 @@ export class Hypervisor {
     path: HypercallPath,
   ): boolean {
     const p = this.platform;
+    const lie = this.interposer?.pageStateChange?.(vp, pfn, count, to, from);
     this.#audit.boundary.cross(
       "visibility",
       from,
@@ -210,6 +216,7 @@ export class Hypervisor {
         to,
       }),
     );
+    if (lie !== undefined) return lie;
     if (hardened(p.config, "hypervisor-validation")) {
       if (!p.memory.contains(pfn, count) || count === 0) {
         this.#refuse(`page state change of ${count} pages at 0x${pfn.toString(16)} outside the partition`);
