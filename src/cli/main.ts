@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { parseConfig, STANDARD_CONFIGS, type VmConfig } from "../vm/config.ts";
 import { type RunRow, runConfiguration } from "../vm/run.ts";
+import { type AttackOptions, attackCommand } from "./attack.ts";
 import { EXIT_BAD_INPUT, EXIT_FINDING, EXIT_OK, UsageError } from "./errors.ts";
 import { layoutJson, layoutSections, layoutText } from "./layout.ts";
 import { runTable } from "./run.ts";
@@ -83,6 +84,30 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
         throw new UsageError(`unknown layout section "${o.section}" (known: ${layoutSections().join(", ")})`);
       out(o.json ? `${JSON.stringify(layoutJson(o.section), null, 2)}\n` : `${layoutText(o.section)}\n`);
       setExit(EXIT_OK);
+    });
+
+  const collect = (v: string, prev: string[] = []) => [...prev, ...v.split(",").filter((x) => x !== "")];
+  program
+    .command("attack")
+    .description(
+      "run library attacks (or your own script) against configurations; the auditor gives the verdict",
+    )
+    .option("--list", "list the attack library")
+    .option("--name <attack>", "run only this attack (repeatable, or comma-separated)", collect)
+    .option("--script <file>", "run your own attack module (see docs/attacks.md)")
+    .option("--isolation <iso>", "only this isolation (none | snp | tdx)")
+    .option("--mode <mode>", "with --isolation: enlightened | paravisor")
+    .option(
+      "--unharden <hardening>",
+      "switch a hardening off (repeatable): the matching attacks must be reported",
+      collect,
+    )
+    .option("--memory <size>", "guest memory for each run", "128M")
+    .addOption(new Option("--seed <n>", "seed of every random choice").argParser(seedArg))
+    .option("--replay <token>", "reproduce one verdict exactly from its replay token")
+    .option("--json", "print the verdicts as JSON")
+    .action(async (o: AttackOptions) => {
+      setExit(await attackCommand(o, out));
     });
   return program;
 }

@@ -7,7 +7,7 @@
 import { Label } from "../audit/labels.ts";
 import { CpuidBit, HvMsr, hvGenerateGuestId, TDX_IDENT, X86CpuidLeaf } from "../hyperv/hvgdk.ts";
 import { PAGE_SIZE } from "../platform/page.ts";
-import { detectHyperV } from "./arch/ms_hyperv.ts";
+import { detectHyperV, type MsHypervInfo } from "./arch/ms_hyperv.ts";
 import { SNP_ATTRS, TDX_ATTRS, VTOM_ATTRS } from "./cc_platform.ts";
 import type { GuestKernel } from "./kernel.ts";
 import { hvVtomCallbacks, noEncCallbacks, snpCallbacks, tdxCallbacks } from "./mm/enc_callbacks.ts";
@@ -59,6 +59,7 @@ export function bootGuest(k: GuestKernel, opts: BootOptions): void {
   k.log(
     `Hyper-V: isolation type ${info.isolationType}, paravisor ${info.paravisorPresent ? "present" : "absent"}, shared GPA boundary 0x${info.sharedGpaBoundary.toString(16)}`,
   );
+  checkIsolationClaims(info, snpFlag, tdxFlag, k.hw.usablePages * PAGE_SIZE);
 
   if (info.isolationType === "snp" || info.isolationType === "tdx") {
     if (info.paravisorPresent) {
@@ -89,6 +90,33 @@ export function bootGuest(k: GuestKernel, opts: BootOptions): void {
   hypervInit(k);
   k.step("swiotlb: allocate and decrypt the bounce pool");
   k.swiotlb = swiotlbInit(k, k.hw.usablePages * PAGE_SIZE);
+}
+
+/**
+ * The hypervisor's description of the VM is untrusted; the SNP/TDX CPUID flags come
+ * from the hardware (the SNP CPUID page, the TDX module). Where the two disagree, or
+ * the shared-GPA boundary would alias guest memory, the guest refuses to go on
+ * rather than run with the wrong protections. (A paravisor hides the flags and
+ * supplies the isolation leaf itself, so a paravisor-mode guest sees its truth.)
+ */
+function checkIsolationClaims(
+  info: MsHypervInfo,
+  snpFlag: boolean,
+  tdxFlag: boolean,
+  memoryBytes: number,
+): void {
+  if ((snpFlag || tdxFlag) && info.paravisorPresent)
+    throw new GuestPanic(
+      "Hyper-V reports a paravisor, but the SNP/TDX CPUID flag is visible (a paravisor hides it)",
+    );
+  if (snpFlag && info.isolationType !== "snp")
+    throw new GuestPanic(`the hardware is SEV-SNP but Hyper-V reports isolation type ${info.isolationType}`);
+  if (tdxFlag && info.isolationType !== "tdx")
+    throw new GuestPanic(`the hardware is TDX but Hyper-V reports isolation type ${info.isolationType}`);
+  if (info.sharedGpaBoundaryActive && info.sharedGpaBoundary < memoryBytes)
+    throw new GuestPanic(
+      `shared GPA boundary 0x${info.sharedGpaBoundary.toString(16)} lies inside guest memory`,
+    );
 }
 
 /** hyperv_init() and hv_common_cpu_init() (kernel-facts.md §5.6). */

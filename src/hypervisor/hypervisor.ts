@@ -132,6 +132,9 @@ export class Hypervisor {
     path: HypercallPath,
   ): bigint {
     const c = decodeControl(control);
+    const lie = this.interposer?.hypercall?.({ vp, code: c.code, from, inputGpa });
+    if (lie !== undefined)
+      return this.#record(c.code, from, path, Number(lie & 0xffffn), Number((lie >> 32n) & 0xfffn));
     if (!this.#vp(vp)) return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_VP_INDEX, 0);
     if (c.reservedSet) return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_HYPERCALL_INPUT, 0);
     if (c.fast) return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_HYPERCALL_INPUT, 0);
@@ -242,6 +245,9 @@ export class Hypervisor {
     path: HypercallPath,
   ): bigint {
     const c = decodeControl(control);
+    const lie = this.interposer?.hypercall?.({ vp, code: c.code, from });
+    if (lie !== undefined)
+      return this.#record(c.code, from, path, Number(lie & 0xffffn), Number((lie >> 32n) & 0xfffn));
     void r8;
     if (!this.#vp(vp)) return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_VP_INDEX, 0);
     if (c.reservedSet || !c.fast)

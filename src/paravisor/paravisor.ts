@@ -7,9 +7,11 @@
 import type { Auditor } from "../audit/auditor.ts";
 import { Label } from "../audit/labels.ts";
 import type { HypervisorExit } from "../guest/hardware.ts";
+import { GuestPanic } from "../guest/panic.ts";
 import {
   HV_MAX_MODIFY_GPA_REP_COUNT,
   HvCallCode,
+  HvCpuidLeaf,
   HvMemHostVisibility,
   HvMsr,
   HvStatus,
@@ -21,6 +23,7 @@ import {
   resultStatus,
 } from "../hyperv/hypercall-abi.ts";
 import { SintBit } from "../hyperv/synic-abi.ts";
+import { hypervisorCpuid } from "../hypervisor/cpuid.ts";
 import { archCpuid } from "../platform/arch-cpuid.ts";
 import type { CpuMemory } from "../platform/cpu-memory.ts";
 import type { CocoException, Resolution } from "../platform/exceptions.ts";
@@ -35,7 +38,7 @@ export class Paravisor {
   readonly #audit: Auditor;
   readonly mem: CpuMemory;
   readonly bootSteps: string[] = [];
-  readonly cpuidOptions: CpuidFilterOptions = { confidentialVmbus: false };
+  readonly cpuidOptions: CpuidFilterOptions;
   /** Hypercalls the guest made through the hypercall page, and how many the paravisor forwarded. */
   served = 0;
   forwarded = 0;
@@ -83,6 +86,11 @@ export class Paravisor {
     this.#exit = exit;
     this.#audit = p.audit;
     this.mem = p.cpuMemory("paravisor");
+    // What the paravisor knows of its own VM, not what the hypervisor says (see cpuid_filter.ts).
+    this.cpuidOptions = {
+      confidentialVmbus: false,
+      isolationConfig: hypervisorCpuid(p, HvCpuidLeaf.HYPERV_CPUID_ISOLATION_CONFIG),
+    };
   }
 
   #step(s: string): void {
@@ -156,6 +164,12 @@ export class Paravisor {
           return { handled: true, how: "emulated" };
       }
     }
+    // A page the hypervisor said it made visible, yet the guest's shared access
+    // faults: the hypervisor lied. Stop the VM deliberately rather than run on.
+    if (e.gpa !== undefined && e.cause === "enc-mismatch" && this.#visible(Math.floor(e.gpa / PAGE_SIZE)))
+      throw new GuestPanic(
+        `paravisor: the hypervisor reported page 0x${Math.floor(e.gpa / PAGE_SIZE).toString(16)} host-visible but did not map it; terminating`,
+      );
     // A guest memory fault: the paravisor cannot apply the guest's exception-table
     // fixups (load_unaligned_zeropad), so the guest cannot recover (C35).
     return {
@@ -237,8 +251,23 @@ export class Paravisor {
     this.mem.write(this.#sharedPage, block, Label.PUBLIC);
     this.forwarded++;
     const r = this.#exit.hypercall(vp, control, this.#sharedPage, 0);
-    if (resultStatus(r) === HvStatus.HV_STATUS_SUCCESS && !toShared)
-      for (const pfn of pfns) this.#p.validate("paravisor", pfn, 1, true);
+    if (resultStatus(r) === HvStatus.HV_STATUS_SUCCESS) {
+      if (!toShared) for (const pfn of pfns) this.#p.validate("paravisor", pfn, 1, true);
+      for (const pfn of pfns) this.#setVisible(pfn, toShared);
+    }
     return r;
+  }
+
+  /** Pages the hypervisor reported host-visible at the guest's request (a bitmap over guest pages). */
+  #visibleMap: Uint8Array | undefined;
+
+  #setVisible(pfn: number, on: boolean): void {
+    if (!this.#visibleMap) this.#visibleMap = new Uint8Array(Math.ceil(this.#p.guestPages / 8));
+    if (on) this.#visibleMap[pfn >>> 3]! |= 1 << (pfn & 7);
+    else this.#visibleMap[pfn >>> 3]! &= ~(1 << (pfn & 7));
+  }
+
+  #visible(pfn: number): boolean {
+    return this.#visibleMap !== undefined && ((this.#visibleMap[pfn >>> 3] ?? 0) & (1 << (pfn & 7))) !== 0;
   }
 }

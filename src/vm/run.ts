@@ -32,8 +32,14 @@ export interface RunRow {
   crossings: number;
 }
 
-export function runConfiguration(config: VmConfig): { vm: Vm; row: RunRow } {
+export interface RunOptions {
+  /** Called with the new VM before it boots: observers (the report, the trace) subscribe here. */
+  beforeBoot?: (vm: Vm) => void;
+}
+
+export function runConfiguration(config: VmConfig, opts: RunOptions = {}): { vm: Vm; row: RunRow } {
   const vm = new Vm(config);
+  opts.beforeBoot?.(vm);
   const boot = vm.boot();
   const p = vm.platform;
   const k = vm.guest;

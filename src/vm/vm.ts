@@ -23,6 +23,8 @@ export interface BootOutcome {
   ok: boolean;
   /** Why the guest died, when it did. */
   crash?: string;
+  /** "panic": the guest stopped itself with a reason (fail-safe); "crash": an exception it could not handle. */
+  kind?: "panic" | "crash";
 }
 
 export class Vm {
@@ -124,7 +126,11 @@ export class Vm {
     } catch (err) {
       if (err instanceof GuestCrash || err instanceof GuestPanic) {
         this.audit.violation("HVCOCO_VIOLATION_GUEST_CRASH", err.message);
-        this.bootOutcome = { ok: false, crash: err.message };
+        this.bootOutcome = {
+          ok: false,
+          crash: err.message,
+          kind: err instanceof GuestPanic ? "panic" : "crash",
+        };
       } else throw err;
     }
     return this.bootOutcome;

@@ -1,0 +1,68 @@
+// Loading a user's attack script: a TypeScript (or JavaScript) module whose
+// default export (or export named `attack`) is an Attack. Every way it can be bad
+// — missing file, syntax error, wrong export, an exception while it runs — becomes
+// one ScriptError line for the CLI.
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Attack, AttackContext } from "./api.ts";
+
+export class ScriptError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ScriptError";
+  }
+}
+
+function firstLine(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return (m.split("\n").find((l) => l.trim() !== "") ?? m).trim();
+}
+
+/** Wrap a script's hooks so that an exception inside them is the script's fault, not the model's. */
+function guarded(file: string, a: Attack): Attack {
+  const wrap =
+    (hook: "setup" | "after", fn: ((ctx: AttackContext) => void) | undefined) =>
+    (ctx: AttackContext): void => {
+      if (!fn) return;
+      try {
+        fn(ctx);
+      } catch (e) {
+        if (e instanceof Error && (e.name === "GuestCrash" || e.name === "GuestPanic")) throw e;
+        throw new ScriptError(`attack script ${file} threw in ${hook}(): ${firstLine(e)}`);
+      }
+    };
+  return { ...a, setup: wrap("setup", a.setup), after: wrap("after", a.after) };
+}
+
+export async function loadAttackScript(file: string): Promise<Attack> {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new ScriptError(`attack script ${file} does not exist`);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (e) {
+    throw new ScriptError(`attack script ${file} does not load: ${firstLine(e)}`);
+  }
+  const a = (mod["default"] ?? mod["attack"]) as Partial<Attack> | undefined;
+  if (!a || typeof a !== "object")
+    throw new ScriptError(`attack script ${file} must export an attack as default (or as "attack")`);
+  if (typeof a.name !== "string" || !/^[a-z0-9][a-z0-9-]*$/.test(a.name))
+    throw new ScriptError(`attack script ${file}: the attack needs a kebab-case "name"`);
+  if (a.setup !== undefined && typeof a.setup !== "function")
+    throw new ScriptError(`attack script ${file}: "setup" must be a function`);
+  if (a.after !== undefined && typeof a.after !== "function")
+    throw new ScriptError(`attack script ${file}: "after" must be a function`);
+  if (!a.setup && !a.after)
+    throw new ScriptError(`attack script ${file}: the attack has neither setup() nor after()`);
+  const full: Attack = {
+    name: a.name,
+    description: typeof a.description === "string" ? a.description : "a user's attack script",
+    klass: typeof a.klass === "string" ? a.klass : "user script",
+    defeatedBy: Array.isArray(a.defeatedBy) ? a.defeatedBy : [],
+    ...(a.appliesTo ? { appliesTo: a.appliesTo } : {}),
+    ...(a.setup ? { setup: a.setup } : {}),
+    ...(a.after ? { after: a.after } : {}),
+  };
+  return guarded(file, full);
+}
