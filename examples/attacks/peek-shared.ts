@@ -1,8 +1,9 @@
-// A worked example of an attack script (docs/attacks.md walks through it):
-// the hypervisor lies that every page is private on... no: it simply watches every
-// transition the guest makes and reads each page the moment the guest shares it,
-// hoping to catch whatever the guest left there before the conversion.
+// A worked example of an attack script (docs/attacks.md walks through it): the host
+// reads every page the moment the guest shares it, hoping to find whatever the
+// guest left there before the conversion.
 import type { Attack } from "../../src/adversary/api.ts";
+
+let pages = 0;
 
 const attack: Attack = {
   name: "peek-shared",
@@ -10,16 +11,18 @@ const attack: Attack = {
   klass: "host reads of shared pages",
   defeatedBy: [],
   setup(ctx) {
-    let pages = 0;
+    pages = 0;
     ctx.at("set_memory:done", (d) => {
-      if (d["enc"] !== 0) return;
+      if (d["enc"] !== 0) return; // only conversions to shared
       const pfn = Number(d["pfn"]);
-      const count = Number(d["count"]);
+      const n = Math.min(Number(d["count"]), 64);
       const buf = new Uint8Array(4096);
-      for (let i = 0; i < Math.min(count, 64); i++) ctx.host.memory.read((pfn + i) * 4096, 4096, buf);
-      pages += Math.min(count, 64);
+      for (let i = 0; i < n; i++) ctx.host.memory.read((pfn + i) * 4096, 4096, buf);
+      pages += n;
     });
-    ctx.at("set_memory:begin", () => ctx.note(`peeked at ${pages} freshly shared pages so far`));
+  },
+  after(ctx) {
+    ctx.note(`peeked at ${pages} freshly shared pages`);
   },
 };
 
