@@ -20,6 +20,11 @@ export const CROSSING_KINDS = [
   "host-write",
   "visibility",
   "boot-step",
+  "mmio",
+  "port-io",
+  "halt",
+  "measurement",
+  "attestation",
 ] as const;
 export type CrossingKind = (typeof CROSSING_KINDS)[number];
 

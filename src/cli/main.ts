@@ -7,7 +7,9 @@ import { type RunRow, runConfiguration } from "../vm/run.ts";
 import { type AttackOptions, attackCommand } from "./attack.ts";
 import { EXIT_BAD_INPUT, EXIT_FINDING, EXIT_OK, UsageError } from "./errors.ts";
 import { layoutJson, layoutSections, layoutText } from "./layout.ts";
+import { type CommandContext, registerReport, runReportBuilder, writeReport } from "./report.ts";
 import { runTable } from "./run.ts";
+import { registerTrace } from "./trace.ts";
 
 function seedArg(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) > 0xffffffff)
@@ -54,7 +56,9 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .option("--json", "print the rows as JSON")
     .addOption(new Option("--seed <n>", "seed of every random choice").argParser(seedArg))
     .option("--config <file>", "a JSON configuration (or a list of them) instead of the standard five")
-    .action((o: { json?: boolean; seed?: number; config?: string }) => {
+    .option("--report <file>", "also write the HTML report of these runs to FILE")
+    .action(async (o: { json?: boolean; seed?: number; config?: string; report?: string }) => {
+      const report = runReportBuilder(o.report);
       const configs: VmConfig[] = o.config
         ? loadConfigFile(o.config, o.seed)
         : STANDARD_CONFIGS.map((c) => {
@@ -65,11 +69,12 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
       const rows: RunRow[] = [];
       for (const c of configs) {
         if (process.stderr.isTTY && !o.json) process.stderr.write(`\rbooting ${c.name}...\x1b[K`);
-        rows.push(runConfiguration(c).row);
+        rows.push(report ? report.add(c) : runConfiguration(c).row);
       }
       if (process.stderr.isTTY && !o.json) process.stderr.write("\r\x1b[K");
       if (o.json) out(`${JSON.stringify({ seed: configs[0]?.seed ?? 1, rows }, null, 2)}\n`);
       else out(`${runTable(rows)}\n`);
+      if (report && o.report !== undefined) await writeReport(o.report, report.data(), "--report");
       const finding = rows.some((r) => r.isolation !== "none" && (r.secretBytesLeaked > 0 || !r.booted));
       setExit(finding ? EXIT_FINDING : EXIT_OK);
     });
@@ -109,6 +114,22 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .action(async (o: AttackOptions) => {
       setExit(await attackCommand(o, out));
     });
+
+  const ctx: CommandContext = {
+    out,
+    setExit,
+    seedArg,
+    configs: (o, defaults) =>
+      o.config
+        ? loadConfigFile(o.config, o.seed)
+        : defaults.map((c) => {
+            const r = parseConfig({ ...c, seed: o.seed ?? 1 });
+            if (!r.ok) throw new Error(r.error.message);
+            return r.config;
+          }),
+  };
+  registerReport(program, ctx, STANDARD_CONFIGS);
+  registerTrace(program, ctx);
   return program;
 }
 

@@ -39,7 +39,12 @@ function setMemoryEncPgtable(k: GuestKernel, pfn: number, count: number, enc: bo
  * Decrypt (share with the host) `pages` pages at `gpa`. `purpose` names what the
  * range is for; the guest keeps it so the report can say why each page is shared.
  */
-export function setMemoryDecrypted(k: GuestKernel, gpa: number, pages: number, purpose = "unspecified"): number {
+export function setMemoryDecrypted(
+  k: GuestKernel,
+  gpa: number,
+  pages: number,
+  purpose = "unspecified",
+): number {
   const ret = setMemoryEncPgtable(k, gpa / 4096, pages, false).ret;
   if (ret === 0) k.sharedRanges.set(gpa, { gpa, pages, purpose });
   return ret;
