@@ -5,7 +5,7 @@
 import { GuestPanic } from "../guest/panic.ts";
 import { GuestCrash } from "../platform/exceptions.ts";
 import { PAGE_SIZE, PageFlag } from "../platform/page.ts";
-import type { VmConfig } from "../vm/config.ts";
+import { configInput, type VmConfig } from "../vm/config.ts";
 import { Vm } from "../vm/vm.ts";
 import { plantSecret, secretIntact, strayReadIntoPage } from "../vm/workload.ts";
 import type { Attack, AttackContext } from "./api.ts";
@@ -143,7 +143,7 @@ export function runAttack(attack: Attack, config: VmConfig, spec?: Omit<ReplaySp
   if (refused && attack.honest) findings.push(`guest refused to run with an honest host: ${reason}`);
   if (integrityLost) findings.push("guest data changed by the host");
   for (const v of violations) findings.push(`${v.code}: ${v.message}`);
-  const replay = replayLine({ ...(spec ?? { attack: attack.name }), config: configSpec(config) });
+  const replay = replayLine({ ...(spec ?? { attack: attack.name }), config: configInput(config) });
   return {
     attack: attack.name,
     config: config.name,
@@ -160,19 +160,5 @@ export function runAttack(attack: Attack, config: VmConfig, spec?: Omit<ReplaySp
     finding: findings.length > 0,
     findings,
     replay,
-  };
-}
-
-/** The configuration as the plain object parseConfig accepts (for replay lines). */
-export function configSpec(c: VmConfig): Record<string, unknown> {
-  return {
-    name: c.name,
-    isolation: c.isolation,
-    mode: c.mode,
-    vmbus: c.vmbus,
-    vcpus: c.vcpus,
-    memory: c.memoryBytes,
-    seed: c.seed,
-    unharden: [...c.unharden],
   };
 }

@@ -25,6 +25,8 @@ export class Auditor {
   /** Host/hypervisor reads and writes refused by the platform (each recorded). */
   refusedReads = 0;
   refusedWrites = 0;
+  /** Bytes the guest stored to MMIO or I/O ports that reached the host or hypervisor (C12). */
+  deviceBytesToHost = 0;
   readonly violations: Violation[] = [];
   /** The guest's logged reasons for rejecting host input. */
   readonly rejections: { seq: number; code: string; message: string }[] = [];
@@ -35,6 +37,12 @@ export class Auditor {
     if (secret > 0) this.secretBytesLeaked += secret;
     this.exposedBytesRead += countLabel(labels, Label.EXPOSED);
     this.publicBytesRead += countLabel(labels, Label.PUBLIC);
+  }
+
+  /** Account bytes of a guest MMIO or port write the host or hypervisor received in the clear. */
+  deviceWriteToHost(labels: Uint8Array): void {
+    this.deviceBytesToHost += labels.length;
+    this.plaintextRead(labels);
   }
 
   violation(code: string, message: string): void {

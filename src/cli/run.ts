@@ -17,6 +17,9 @@ export function runTable(rows: readonly RunRow[]): string {
       "host pages read",
       "secret bytes leaked",
       "host writes refused",
+      "illegal interrupts reached guest",
+      "paravisor attested",
+      "VMBus: version, utilities, offers refused",
     ],
     style: { head: [], border: [] },
   });
@@ -35,6 +38,11 @@ export function runTable(rows: readonly RunRow[]): string {
         ? pc.red(String(r.secretBytesLeaked))
         : r.secretBytesLeaked,
       r.refusedHostWrites,
+      r.illegalInterrupts > 0 && r.isolation !== "none"
+        ? pc.red(String(r.illegalInterrupts))
+        : r.illegalInterrupts,
+      r.attestation === "yes" ? pc.green("yes") : r.attestation === "no" ? pc.red("no") : "-",
+      `${r.vmbusVersion} ${r.utilities.join(",") || "-"} ${r.offersRefused}`,
     ]);
   }
   return t.toString();

@@ -5,15 +5,20 @@
 // mode), then hyperv_init(): guest OS id, per-CPU hypercall pages, hypercall page.
 
 import { Label } from "../audit/labels.ts";
-import { CpuidBit, HvMsr, hvGenerateGuestId, TDX_IDENT, X86CpuidLeaf } from "../hyperv/hvgdk.ts";
+import { CpuidBit, HvMsr, hvGenerateGuestId, TDX_IDENT, X86CpuidLeaf, X86Msr } from "../hyperv/hvgdk.ts";
 import { PAGE_SIZE } from "../platform/page.ts";
 import { detectHyperV, type MsHypervInfo } from "./arch/ms_hyperv.ts";
 import { SNP_ATTRS, TDX_ATTRS, VTOM_ATTRS } from "./cc_platform.ts";
+import { guestDevicesInit } from "./devices.ts";
+import { GUEST_DRIVERS } from "./drivers/index.ts";
 import type { GuestKernel } from "./kernel.ts";
 import { hvVtomCallbacks, noEncCallbacks, snpCallbacks, tdxCallbacks } from "./mm/enc_callbacks.ts";
+import { hvIsPrivateMmio } from "./mm/ioremap.ts";
 import { setMemoryDecrypted } from "./mm/set_memory.ts";
 import { swiotlbInit } from "./mm/swiotlb.ts";
 import { GuestPanic } from "./panic.ts";
+import type { VmbusOptions } from "./vmbus/connection.ts";
+import { vmbusBusInit } from "./vmbus/vmbus_drv.ts";
 
 /** Linux 6.19 as hv_generate_guest_id() encodes LINUX_VERSION_CODE. */
 export const LINUX_VERSION_CODE = (6 << 16) | (19 << 8);
@@ -23,6 +28,10 @@ export { GuestPanic };
 export interface BootOptions {
   /** Hyper-V's not-present marking during transitions (the C36 hardening). */
   notPresent: boolean;
+  /** hv_vtom_init() installs hv_is_private_mmio (the C12 hardening); true when absent. */
+  privateMmio?: boolean;
+  /** The VMBus client's hardenings (C18-C20); all on when absent. */
+  vmbus?: VmbusOptions;
 }
 
 export function bootGuest(k: GuestKernel, opts: BootOptions): void {
@@ -38,6 +47,8 @@ export function bootGuest(k: GuestKernel, opts: BootOptions): void {
     String.fromCharCode(tdx.ebx & 0xff, (tdx.ebx >>> 8) & 0xff, (tdx.ebx >>> 16) & 0xff, tdx.ebx >>> 24) ===
       TDX_IDENT.slice(0, 4);
   if (snpFlag) {
+    // sme_enable(): with the SEV CPUID bits, read the SEV status MSR (not intercepted).
+    k.sevStatus = cpu0.rdmsr(X86Msr.MSR_AMD64_SEV);
     // Early-boot memory validation (PVALIDATE every page the guest owns).
     k.step("SNP early boot: PVALIDATE guest memory");
     const r = k.hw.validate(0, k.hw.usablePages, true);
@@ -71,6 +82,8 @@ export function bootGuest(k: GuestKernel, opts: BootOptions): void {
       );
       k.cc.mask = info.sharedGpaBoundary;
       k.enc = hvVtomCallbacks(opts.notPresent);
+      // x86_platform.hyper.is_private_mmio = hv_is_private_mmio (C12).
+      k.isPrivateMmio = opts.privateMmio === false ? undefined : hvIsPrivateMmio;
     } else if (info.isolationType === "snp") {
       if (!snpFlag) throw new GuestPanic("SNP isolation without the SNP CPUID flag and without a paravisor");
       k.step("SEV-SNP: native cc attributes and callbacks");
@@ -90,6 +103,12 @@ export function bootGuest(k: GuestKernel, opts: BootOptions): void {
   hypervInit(k);
   k.step("swiotlb: allocate and decrypt the bounce pool");
   k.swiotlb = swiotlbInit(k, k.hw.usablePages * PAGE_SIZE);
+  guestDevicesInit(k);
+  vmbusBusInit(
+    k,
+    opts.vmbus ?? { copyBeforeValidate: true, zeroPadding: true, isolationFilter: true },
+    GUEST_DRIVERS,
+  );
 }
 
 /**

@@ -21,6 +21,30 @@ export interface HypervisorExit {
   hypercallFast(vp: number, control: bigint, rdx: bigint, r8: bigint): bigint;
   /** GHCB Page State Change (SNP) / MapGPA (TDX). */
   pageStateChange(vp: number, pfn: number, count: number, to: "shared" | "private"): boolean;
+  /**
+   * MMIO the #VC/#VE handler (or the paravisor) cannot serve itself: GHCB
+   * SVM_VMGEXIT_MMIO_READ/WRITE (SNP), TDVMCALL<#VE.RequestMMIO> (TDX). A read fills `data`.
+   */
+  mmio(vp: number, gpa: number, write: boolean, data: Uint8Array, labels?: Uint8Array): void;
+  /** Port I/O: GHCB SVM_EXIT_IOIO / TDVMCALL<Instruction.IO>. Returns what an IN reads. */
+  io(vp: number, port: number, size: 1 | 2 | 4, write: boolean, value: number, label?: number): number;
+  /** TDVMCALL<HLT> (TDX); for SNP the paravisor's own halt. */
+  hlt(vp: number): void;
+  /** VMGEXIT on a GHCB page laid out as Hyper-V's hypercall page (SNP; hv_ghcb_hypercall()). */
+  ghcbHypercall(vp: number, ghcbGpa: number): void;
+  /** SVM_VMGEXIT_HV_DOORBELL_PAGE / SET (SNP Restricted Injection). */
+  setHvDoorbellPage(vp: number, gpa: number): boolean;
+}
+
+/**
+ * SNP_GUEST_REQUEST to the platform security processor (MSG_REPORT_REQ in,
+ * MSG_REPORT_RSP out; the hypervisor only carries the encrypted message), and the
+ * platform's report-signing key, which a real guest gets out of band (the VCEK
+ * certificate chain).
+ */
+export interface GuestAttestation {
+  readonly platformKey: Uint8Array;
+  guestRequest(request: Uint8Array): Uint8Array;
 }
 
 export interface GuestHardware {
@@ -47,4 +71,8 @@ export interface GuestHardware {
   readonly ghcb: HypervisorExit | undefined;
   /** TDG.VP.VMCALL exits (TDX only). */
   readonly tdvmcall: HypervisorExit | undefined;
+  /** RDRAND / RDSEED: the CPU's random numbers (trusted, unlike the host). */
+  random(dst: Uint8Array): void;
+  /** Reports from the platform security processor (in paravisor mode: about the paravisor, C25). */
+  readonly attestation: GuestAttestation | undefined;
 }

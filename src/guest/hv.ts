@@ -8,6 +8,7 @@
 import { Label } from "../audit/labels.ts";
 import { HvMsr, isSynicMsr } from "../hyperv/hvgdk.ts";
 import { HYPERVISOR_CALLBACK_VECTOR, SintBit, VMBUS_MESSAGE_SINT } from "../hyperv/synic-abi.ts";
+import type { InstallOptions } from "../platform/apic.ts";
 import { PAGE_SIZE } from "../platform/page.ts";
 import type { GuestKernel } from "./kernel.ts";
 import { setMemoryDecrypted } from "./mm/set_memory.ts";
@@ -68,7 +69,12 @@ export function hvSynicAlloc(k: GuestKernel): void {
  * hv_hyp_synic_enable_regs() + enabling SCONTROL: SIMP, SIEFP, SINT2 (vector
  * HYPERVISOR_CALLBACK_VECTOR, unmasked), then SCONTROL.enable.
  */
-export function hvSynicEnable(k: GuestKernel, vp: number, isr: (vector: number) => void): void {
+export function hvSynicEnable(
+  k: GuestKernel,
+  vp: number,
+  isr: (vector: number) => void,
+  opts: InstallOptions = {},
+): void {
   let simp = hvGetMsr(k, vp, HvMsr.HV_X64_MSR_SIMP) | 1n;
   let siefp = hvGetMsr(k, vp, HvMsr.HV_X64_MSR_SIEFP) | 1n;
   const boundary = BigInt(k.info?.sharedGpaBoundary ?? 0);
@@ -88,7 +94,7 @@ export function hvSynicEnable(k: GuestKernel, vp: number, isr: (vector: number) 
   }
   hvSetMsr(k, vp, HvMsr.HV_X64_MSR_SIMP, simp);
   hvSetMsr(k, vp, HvMsr.HV_X64_MSR_SIEFP, siefp);
-  k.hw.apics[vp]!.install(HYPERVISOR_CALLBACK_VECTOR, isr);
+  k.hw.apics[vp]!.install(HYPERVISOR_CALLBACK_VECTOR, isr, opts);
   const sint = BigInt(HYPERVISOR_CALLBACK_VECTOR); // masked = 0, auto_eoi = 0
   hvSetMsr(k, vp, HvMsr.HV_X64_MSR_SINT0 + VMBUS_MESSAGE_SINT, sint);
   const sc = hvGetMsr(k, vp, HvMsr.HV_X64_MSR_SCONTROL);

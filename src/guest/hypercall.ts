@@ -15,6 +15,7 @@ import {
   resultStatus,
 } from "../hyperv/hypercall-abi.ts";
 import { HV_MESSAGE_PAYLOAD_BYTE_COUNT } from "../hyperv/synic-abi.ts";
+import { GHCB_OFFSETS, GHCB_PROTOCOL_MAX, GHCB_USAGE } from "../platform/ghcb.ts";
 import { PAGE_SIZE } from "../platform/page.ts";
 import type { GuestKernel } from "./kernel.ts";
 
@@ -80,21 +81,38 @@ export function hvDoFastHypercall8(k: GuestKernel, vp: number, code: number, inp
 }
 
 /**
- * hv_ghcb_hypercall() (SNP with a paravisor): copy the input into the GHCB page
- * laid out as union hv_ghcb, set outputgpa and hypercallinput, VMGEXIT. The GHCB
- * is shared with the hypervisor: only the request goes into it.
+ * hv_ghcb_hypercall() (SNP with a paravisor; arch/x86/hyperv/ivm.c): with IRQs off,
+ * set the GHCB's protocol_version = GHCB_PROTOCOL_MAX and ghcb_usage =
+ * GHCB_USAGE_HYPERV_CALL, outputgpa, clear hypercallinput then set its callcode,
+ * copy the input into hypercalldata, VMGEXIT; then ghcb_usage = 0xFFFFFFFF, clear
+ * the valid bitmap, and return the hypercalloutput the hypervisor wrote back (its
+ * status in bits 15:0). The GHCB is shared with the hypervisor: only the request
+ * goes into it. The named point "ghcb:vmgexit" is the moment the page is complete.
  */
 export function hvGhcbHypercall(k: GuestKernel, vp: number, code: number, input: Uint8Array): bigint {
   const ghcb = k.percpu[vp]!.ghcbPage;
   if (ghcb === undefined) return HV_STATUS_NO_HYPERCALL_PAGE;
   const o = HV_GHCB_HYPERCALL.off;
-  k.hw.mem.write(ghcb + o.hypercalldata, input, Label.PUBLIC);
-  const tail = new Uint8Array(16);
-  const dv = new DataView(tail.buffer);
-  dv.setBigUint64(0, 0n, true); // outputgpa
-  dv.setBigUint64(8, BigInt(code), true); // hypercallinput: callcode, not fast, no reps
-  k.hw.mem.write(ghcb + o.outputgpa, tail, Label.PUBLIC);
-  return k.hw.ghcb!.hypercall(vp, BigInt(code), ghcb, 0);
+  const mem = k.hw.mem;
+  // ghcb.protocol_version (u16 @0xFFA) and ghcb.ghcb_usage (u32 @0xFFC): the tail of reserved2.
+  const tail = new Uint8Array(6);
+  const tv = new DataView(tail.buffer);
+  tv.setUint16(0, GHCB_PROTOCOL_MAX, true);
+  tv.setUint32(2, GHCB_USAGE.GHCB_USAGE_HYPERV_CALL, true);
+  mem.write(ghcb + GHCB_OFFSETS.PROTOCOL_VERSION, tail, Label.PUBLIC);
+  const head = new Uint8Array(16);
+  const dv = new DataView(head.buffer);
+  dv.setBigUint64(0, 0n, true); // outputgpa: no output
+  dv.setBigUint64(8, BigInt(code & 0xffff), true); // hypercallinput: callcode only (not fast, no reps)
+  mem.write(ghcb + o.outputgpa, head, Label.PUBLIC);
+  mem.write(ghcb + o.hypercalldata, input, Label.PUBLIC);
+  k.hooks.fire("ghcb:vmgexit", { vp, gpa: ghcb, code });
+  k.hw.ghcb!.ghcbHypercall(vp, ghcb);
+  const usage = new Uint8Array(4).fill(0xff);
+  mem.write(ghcb + GHCB_OFFSETS.GHCB_USAGE, usage, Label.PUBLIC);
+  mem.fill(ghcb + GHCB_OFFSETS.VALID_BITMAP, GHCB_OFFSETS.VALID_BITMAP_SIZE, 0, Label.PUBLIC);
+  // hypercalloutput: u16 callstatus, u16 reserved, elementsprocessed in bits 43:32 (host-written).
+  return mem.readU64(ghcb + o.hypercallinput) & 0xfff0000ffffn;
 }
 
 /**

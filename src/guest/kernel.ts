@@ -5,11 +5,14 @@ import type { Auditor } from "../audit/auditor.ts";
 import type { Hooks } from "../vm/hooks.ts";
 import type { MsHypervInfo } from "./arch/ms_hyperv.ts";
 import { CcPlatform } from "./cc_platform.ts";
+import type { GuestAttestationState, GuestTpmState } from "./devices.ts";
 import type { GuestHardware } from "./hardware.ts";
 import type { SynicPages } from "./hv.ts";
 import type { EncCallbacks } from "./mm/enc_callbacks.ts";
+import type { IoMapping } from "./mm/ioremap.ts";
 import { PageAllocator } from "./mm/page_alloc.ts";
 import type { SwiotlbPool } from "./mm/swiotlb.ts";
+import type { VmbusConnection } from "./vmbus/connection.ts";
 
 export interface PerCpu {
   /** Per-CPU hypercall input page (hyperv_pcpu_input_arg), a GPA. */
@@ -46,8 +49,22 @@ export class GuestKernel {
   /** A hypercall page is installed (not for TDX without a paravisor). */
   hypercallPage = false;
   swiotlb: SwiotlbPool | undefined;
+  /** The VMBus connection, once vmbus_bus_init ran. */
+  vmbus: VmbusConnection | undefined;
   /** Fixups the exception table applied (load_unaligned_zeropad). */
   zeropadFixups = 0;
+  /** x86_platform.hyper.is_private_mmio (hv_is_private_mmio with a paravisor, C12). */
+  isPrivateMmio: ((addr: number) => boolean) | undefined;
+  /** Every ioremap() mapping, in order. */
+  readonly iomaps: IoMapping[] = [];
+  /** sev_status (MSR_AMD64_SEV), read in SNP early boot. */
+  sevStatus = 0n;
+  /** Per-CPU #HV doorbell pages (SNP Restricted Injection), GPAs. */
+  readonly hvDoorbell: number[] = [];
+  /** The vTPM as the guest's driver found it (paravisor mode). */
+  tpm: GuestTpmState | undefined;
+  /** The guest's check of its paravisor (C25). */
+  attestation: GuestAttestationState = { state: "none" };
 
   constructor(hw: GuestHardware, hooks: Hooks, audit: Auditor) {
     this.hw = hw;

@@ -114,6 +114,12 @@ export const SevStatus = {
   MSR_AMD64_SEV_ES_ENABLED: 1 << 1,
   MSR_AMD64_SEV_SNP_ENABLED: 1 << 2,
   MSR_AMD64_SNP_VTOM: 1 << 3,
+  /** SEV_FEATURES ReflectVC: a VMPL>0 guest's #VC exits to VMPL0 (the paravisor) instead. */
+  MSR_AMD64_SNP_REFLECT_VC: 1 << 4,
+  /** SEV_FEATURES Restricted Injection: the hypervisor may inject only #HV. */
+  MSR_AMD64_SNP_RESTRICTED_INJ: 1 << 5,
+  /** SEV_FEATURES Alternate Injection: events are injected by a more privileged VMPL. */
+  MSR_AMD64_SNP_ALT_INJ: 1 << 6,
 } as const;
 
 /** Hypervisor CPUID leaves (HYPERV_CPUID_*). */

@@ -4,13 +4,19 @@
 // reads ciphertext. Every call into it is a crossing the auditor sees.
 import type { Auditor } from "../audit/auditor.ts";
 import type { Actor } from "../audit/crossings.ts";
+import { Label } from "../audit/labels.ts";
 import { callName, HvCallCode, HvMsr, HvStatus } from "../hyperv/hvgdk.ts";
 import {
   decodeControl,
   encodeResult,
+  HV_GHCB_HYPERCALL,
   HV_GPA_RANGE_FOR_VISIBILITY,
   HV_INPUT_POST_MESSAGE,
 } from "../hyperv/hypercall-abi.ts";
+import { ioapicMmio } from "../paravisor/devices.ts";
+import { IoApic } from "../paravisor/ioapic.ts";
+import { GHCB_OFFSETS, GHCB_USAGE, HV_DOORBELL_PAGE } from "../platform/ghcb.ts";
+import { MmioMap } from "../platform/mmio.ts";
 import { PAGE_SIZE } from "../platform/page.ts";
 import type { Platform } from "../platform/platform.ts";
 import type { UntrustedView } from "../platform/untrusted-view.ts";
@@ -18,11 +24,14 @@ import { hardened } from "../vm/config.ts";
 import { type CpuidRegs, hypervisorCpuid } from "./cpuid.ts";
 import type { HypervisorInterposer } from "./interposer.ts";
 import { type MsrResult, VpMsrs } from "./msr.ts";
+import { HostPorts } from "./ports.ts";
 import { Synic } from "./synic.ts";
 import { modifySparseGpaPageHostVisibility } from "./visibility.ts";
 
 /** How a hypercall reached the hypervisor (for the table's "hypercalls by route"). */
 export type HypercallPath = "vmcall" | "ghcb" | "tdvmcall" | "paravisor";
+/** How a device exit reached the hypervisor: as a hypercall-like exit, or a plain intercept (no isolation, SNP's HLT). */
+export type ExitPath = HypercallPath | "intercept";
 
 /** A channel-message handler the VMBus server installs (a later issue): HvPostMessage input. */
 export type PostMessageSink = (
@@ -56,6 +65,38 @@ export class Hypervisor {
   /** Where the hypervisor injects interrupts (the VM routes them to the guest, or through the paravisor). */
   injectInterrupt: (vp: number, vector: number, sint: number) => void = () => {};
   readonly synic: Synic;
+  /** Device exits it served: MMIO, port I/O, HLT (C10, C12). */
+  readonly exits: Record<"mmio" | "io" | "hlt", number> = { mmio: 0, io: 0, hlt: 0 };
+  /** The same exits by who took them: the guest's own handler, or the paravisor forwarding. */
+  readonly exitsByCaller: Record<"guest" | "paravisor" | "other", number> = {
+    guest: 0,
+    paravisor: 0,
+    other: 0,
+  };
+  /** The devices the host emulates behind MMIO (none in paravisor mode: the paravisor has them). */
+  readonly hostMmio = new MmioMap();
+  /** The host's I/O ports (the COM1 console). */
+  readonly ports = new HostPorts();
+  /** What the VM does while a VP halts (runs other work until an interrupt). */
+  onHalt: (vp: number) => void = () => {};
+  /**
+   * Raw interrupt injection (set by the VM's routing): the hypervisor makes a vector
+   * arrive by whatever means the hardware leaves it, ignoring the x86 rules (C14).
+   */
+  injectRaw: (vp: number, vector: number) => void = () => {};
+  /** Raise #HV at a VP (Restricted Injection), set by the VM's routing. */
+  raiseHv: (vp: number) => void = () => {};
+  /** GPA of each VP's #HV doorbell page, once the guest registered one. */
+  readonly hvDoorbell: (number | undefined)[] = [];
+  /**
+   * Deliver a hypercall to the paravisor through the hypervisor (its untrusted path,
+   * C15); set by the VM in paravisor mode.
+   */
+  paravisorIntercept: ((vp: number, control: bigint, input: Uint8Array) => bigint) | undefined;
+  /** Raw injections attempted (attacks and tests). */
+  rawInjections = 0;
+  /** The IO-APIC the host emulates when there is no paravisor. */
+  readonly hostIoApic: IoApic | undefined;
   /** A malicious hypervisor's changes to its own answers (installed by an attack). */
   interposer: HypervisorInterposer | undefined;
   readonly #scratch = new Uint8Array(PAGE_SIZE);
@@ -68,6 +109,11 @@ export class Hypervisor {
     this.synic = new Synic(this.view, this.vps, this.#audit, (vp, vector, sint) =>
       this.injectInterrupt(vp, vector, sint),
     );
+    // Without a paravisor the host emulates the VM's one IO-APIC (Hyper-V always provides one).
+    if (platform.config.mode !== "paravisor") {
+      this.hostIoApic = new IoApic((vector, dest) => this.injectInterrupt(dest, vector, -1));
+      this.hostMmio.add(ioapicMmio(this.hostIoApic, "IO-APIC (host)"));
+    }
   }
 
   cpuid(vp: number, leaf: number, from: Actor): CpuidRegs {
@@ -132,6 +178,9 @@ export class Hypervisor {
     path: HypercallPath,
   ): bigint {
     const c = decodeControl(control);
+    // VMMCALL's #VC puts RCX/RDX/R8 in the GHCB as they are: a fast call's input is the RDX value.
+    if (c.fast && path === "ghcb")
+      return this.hypercallFast(vp, control, BigInt(inputGpa), BigInt(outputGpa), from, path);
     const lie = this.interposer?.hypercall?.({ vp, code: c.code, from, inputGpa });
     if (lie !== undefined)
       return this.#record(c.code, from, path, Number(lie & 0xffffn), Number((lie >> 32n) & 0xfffn));
@@ -258,5 +307,180 @@ export class Hypervisor {
       default:
         return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_HYPERCALL_CODE, 0);
     }
+  }
+
+  // --- device exits (C10, C12) ---
+
+  #exitFrom(from: Actor): void {
+    this.exitsByCaller[from === "guest" || from === "paravisor" ? from : "other"]++;
+  }
+
+  #canonical(gpa: number): number {
+    const b = this.platform.sharedBoundary;
+    return b && gpa >= b ? gpa - b : gpa;
+  }
+
+  /**
+   * MMIO passed on by the guest's #VC/#VE handler (GHCB SVM_VMGEXIT_MMIO_READ/WRITE,
+   * TDVMCALL<#VE.RequestMMIO>), by the paravisor, or a plain exit without isolation.
+   * Whatever is stored reaches the host in the clear (the auditor weighs it); a read
+   * gets what the host's device (or nothing: all ones) answers.
+   */
+  mmio(
+    vp: number,
+    gpa: number,
+    write: boolean,
+    data: Uint8Array,
+    labels: Uint8Array | undefined,
+    from: Actor,
+    path: ExitPath,
+  ): void {
+    this.exits.mmio++;
+    this.#exitFrom(from);
+    if (write) this.#audit.deviceWriteToHost(labels ?? new Uint8Array(data.length).fill(Label.SECRET));
+    const at = this.#canonical(gpa);
+    const claimed = this.hostMmio.access(at, write, data);
+    this.#audit.boundary.cross(
+      "mmio",
+      from,
+      "hypervisor",
+      `${write ? "write" : "read"} 0x${at.toString(16)}`,
+      () => ({
+        vp,
+        gpa,
+        len: data.length,
+        path,
+        device: this.hostMmio.find(at, data.length)?.name ?? "none",
+        claimed,
+      }),
+    );
+  }
+
+  /** Port I/O passed on (GHCB SVM_EXIT_IOIO, TDVMCALL<Instruction.IO>, or a plain exit). */
+  io(
+    vp: number,
+    port: number,
+    size: 1 | 2 | 4,
+    write: boolean,
+    value: number,
+    label: number | undefined,
+    from: Actor,
+    path: ExitPath,
+  ): number {
+    this.exits.io++;
+    this.#exitFrom(from);
+    if (write) this.#audit.deviceWriteToHost(new Uint8Array(size).fill(label ?? Label.SECRET));
+    let r = 0;
+    if (write) this.ports.out(port, size, value);
+    else r = this.ports.in(port, size);
+    this.#audit.boundary.cross(
+      "port-io",
+      from,
+      "hypervisor",
+      `${write ? "out" : "in"} 0x${port.toString(16)}`,
+      () => ({
+        vp,
+        port,
+        size,
+        path,
+      }),
+    );
+    return r;
+  }
+
+  /** A VP halts (SNP: automatic exit; TDX: TDVMCALL<HLT>; or the paravisor idling it). */
+  hlt(vp: number, from: Actor, path: ExitPath): void {
+    this.exits.hlt++;
+    this.#exitFrom(from);
+    this.#audit.boundary.cross("halt", from, "hypervisor", "HLT", () => ({ vp, path }));
+    this.onHalt(vp);
+  }
+
+  /**
+   * VMGEXIT on a GHCB laid out as Hyper-V's hypercall page (arch/x86/hyperv/ivm.c
+   * hv_ghcb_hypercall()): ghcb_usage must say GHCB_USAGE_HYPERV_CALL; the control
+   * word is hypercallinput, the input is hypercalldata, and the result goes back
+   * into the same eight bytes as hypercalloutput (status, reps completed).
+   */
+  ghcbHypercall(vp: number, ghcbGpa: number, from: Actor): void {
+    const o = HV_GHCB_HYPERCALL.off;
+    const head = this.view.read(ghcbGpa + o.outputgpa, 24);
+    const dv = new DataView(head.buffer, head.byteOffset, 24);
+    const usage = dv.getUint32(GHCB_OFFSETS.GHCB_USAGE - o.outputgpa, true);
+    let r: bigint;
+    if (usage !== GHCB_USAGE.GHCB_USAGE_HYPERV_CALL) {
+      this.#refuse(`GHCB usage 0x${usage.toString(16)} is not a Hyper-V hypercall`);
+      r = encodeResult(HvStatus.HV_STATUS_INVALID_HYPERCALL_INPUT);
+    } else {
+      const outputGpa = Number(dv.getBigUint64(0, true));
+      const control = dv.getBigUint64(o.hypercallinput - o.outputgpa, true);
+      r = this.hypercall(
+        vp,
+        control,
+        ghcbGpa + o.hypercalldata,
+        Number.isSafeInteger(outputGpa) ? outputGpa : 1,
+        from,
+        "ghcb",
+      );
+    }
+    const out = new Uint8Array(8);
+    new DataView(out.buffer).setBigUint64(0, r, true);
+    this.view.write(ghcbGpa + o.hypercallinput, out);
+  }
+
+  /** SVM_VMGEXIT_HV_DOORBELL_PAGE / SET: the VP's #HV doorbell page (Restricted Injection). */
+  setHvDoorbellPage(vp: number, gpa: number, from: Actor): boolean {
+    const ok =
+      this.#vp(vp) !== undefined &&
+      gpa % PAGE_SIZE === 0 &&
+      this.platform.memory.contains(this.#canonical(gpa) / PAGE_SIZE);
+    this.#audit.boundary.cross("hypercall", from, "hypervisor", "GHCB HV doorbell page (set)", () => ({
+      vp,
+      gpa,
+      ok,
+    }));
+    if (ok) this.hvDoorbell[vp] = this.#canonical(gpa);
+    else this.#refuse(`#HV doorbell page 0x${gpa.toString(16)} refused`);
+    return ok;
+  }
+
+  /**
+   * Under Restricted Injection the hypervisor can only post a vector in the VP's
+   * doorbell page (through its own view: the page is shared) and raise #HV.
+   * False when the guest has no doorbell page.
+   */
+  ringDoorbell(vp: number, vector: number): boolean {
+    const gpa = this.hvDoorbell[vp];
+    if (gpa === undefined) return false;
+    this.view.write(gpa + HV_DOORBELL_PAGE.off.vector, Uint8Array.of(vector & 0xff));
+    this.raiseHv(vp);
+    return true;
+  }
+
+  /**
+   * The injection API that ignores the x86 rules (for tests and attacks, C14): the
+   * vector arrives at the VP now, by whatever path the hardware leaves open (the
+   * VM's routing decides: event injection, the #HV doorbell, posted interrupts, or
+   * the paravisor).
+   */
+  inject(vp: number, vector: number): void {
+    this.rawInjections++;
+    this.injectRaw(vp, vector & 0xff);
+  }
+
+  /**
+   * Hand a hypercall to the paravisor through the hypervisor: its untrusted path
+   * (the host posting into the paravisor, or a GHCB/TDVMCALL hypercall the
+   * paravisor intercepts). Returns the paravisor's result, or HV_STATUS_INVALID_PARTITION_STATE
+   * without one.
+   */
+  toParavisor(vp: number, control: bigint, input: Uint8Array): bigint {
+    const c = decodeControl(control);
+    this.#audit.boundary.cross("hypercall", "hypervisor", "paravisor", callName(c.code), () => ({
+      vp,
+      untrusted: true,
+    }));
+    if (!this.paravisorIntercept) return encodeResult(HvStatus.HV_STATUS_INVALID_PARTITION_STATE);
+    return this.paravisorIntercept(vp, control, input);
   }
 }

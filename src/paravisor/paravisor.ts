@@ -2,8 +2,10 @@
 // makes all guest memory private and validated (C9), owns #VC/#VE (C10), filters
 // CPUID (C11), and serves the guest's hypercall page with a trusted dispatcher
 // that does the privileged half of visibility changes before asking the
-// hypervisor (C13). Later services (IO-APIC, vTPM, interrupt mediation, VMBus
-// relay) attach to the seams marked below.
+// hypervisor (C13). It emulates the IO-APIC and the vTPM behind private MMIO
+// (C12, emulation.ts), mediates interrupt injection (C14, interrupts.ts), and
+// accepts from its untrusted path (through the hypervisor) only HvPostMessage and
+// HvSignalEvent (C15). The VMBus relay attaches to the seams marked below.
 import type { Auditor } from "../audit/auditor.ts";
 import { Label } from "../audit/labels.ts";
 import type { HypervisorExit } from "../guest/hardware.ts";
@@ -20,10 +22,12 @@ import {
   decodeControl,
   encodeResult,
   HV_GPA_RANGE_FOR_VISIBILITY,
+  HV_INPUT_POST_MESSAGE,
   resultStatus,
 } from "../hyperv/hypercall-abi.ts";
 import { SintBit } from "../hyperv/synic-abi.ts";
 import { hypervisorCpuid } from "../hypervisor/cpuid.ts";
+import type { PostMessageSink, SignalEventSink } from "../hypervisor/hypervisor.ts";
 import { archCpuid } from "../platform/arch-cpuid.ts";
 import type { CpuMemory } from "../platform/cpu-memory.ts";
 import type { CocoException, Resolution } from "../platform/exceptions.ts";
@@ -31,6 +35,19 @@ import { PAGE_SIZE } from "../platform/page.ts";
 import type { Platform } from "../platform/platform.ts";
 import { hardened } from "../vm/config.ts";
 import { type CpuidFilterOptions, filterCpuid } from "./cpuid_filter.ts";
+import { DeviceEmulation } from "./emulation.ts";
+import { InterruptMediator } from "./interrupts.ts";
+
+export interface ParavisorOptions {
+  /** The vTPM's random source: a stream of the VM's seeded generator. */
+  random?: (dst: Uint8Array) => void;
+}
+
+/** The only calls the untrusted dispatcher serves (OpenHCL's UNTRUSTED_DISPATCHER). */
+export const UNTRUSTED_HYPERCALLS: readonly number[] = [
+  HvCallCode.HVCALL_POST_MESSAGE,
+  HvCallCode.HVCALL_SIGNAL_EVENT,
+];
 
 export class Paravisor {
   readonly #p: Platform;
@@ -47,6 +64,15 @@ export class Paravisor {
   /** The paravisor's own shared page for forwarding hypercall input to the hypervisor. */
   #sharedPage = -1;
   booted = false;
+  /** The IO-APIC and vTPM behind private MMIO, and the exits the paravisor passes on (C10, C12). */
+  readonly devices: DeviceEmulation;
+  /** What the hypervisor may inject into the guest (C14). */
+  readonly interrupts: InterruptMediator;
+  /** The untrusted path (C15): calls arriving through the hypervisor, by outcome and code. */
+  readonly untrusted = { accepted: 0, refused: 0, byCode: new Map<number, number>() };
+  /** Where an accepted untrusted HvPostMessage / HvSignalEvent goes (the paravisor's VMBus server, later). */
+  untrustedPostMessage: PostMessageSink | undefined;
+  untrustedSignalEvent: SignalEventSink | undefined;
 
   readonly #sints = new Map<number, bigint[]>();
 
@@ -66,12 +92,13 @@ export class Paravisor {
 
   /**
    * An interrupt the hypervisor raised for a SINT: the paravisor passes it to the
-   * guest when its copy of that SINT has the proxy bit (interrupt mediation, C14,
-   * builds on this). Returns the vector to deliver, or undefined to drop it.
+   * guest when its copy of that SINT has the proxy bit and is not masked, with the
+   * vector the guest programmed there (interrupt mediation, C14: interrupts.ts).
+   * Returns the vector to deliver, or undefined to drop it.
    */
   proxyInterrupt(vp: number, vector: number, sint: number): number | undefined {
     const copy = this.sint(vp, sint);
-    if ((copy & BigInt(SintBit.PROXY)) === 0n) return undefined;
+    if ((copy & BigInt(SintBit.PROXY)) === 0n || (copy & BigInt(SintBit.MASKED)) !== 0n) return undefined;
     void vector;
     return Number(copy & BigInt(SintBit.VECTOR_MASK));
   }
@@ -81,11 +108,15 @@ export class Paravisor {
     return this.#sharedPage;
   }
 
-  constructor(p: Platform, exit: HypervisorExit) {
+  constructor(p: Platform, exit: HypervisorExit, opts: ParavisorOptions = {}) {
     this.#p = p;
     this.#exit = exit;
     this.#audit = p.audit;
     this.mem = p.cpuMemory("paravisor");
+    this.interrupts = new InterruptMediator(p, this);
+    this.devices = new DeviceEmulation(p.audit, opts.random ?? ((d) => d.fill(0)), (vector, dest) =>
+      this.interrupts.fromDevice(dest, vector),
+    );
     // What the paravisor knows of its own VM, not what the hypervisor says (see cpuid_filter.ts).
     this.cpuidOptions = {
       confidentialVmbus: false,
@@ -162,6 +193,10 @@ export class Paravisor {
         case "vmmcall":
           i.result = encodeResult(HvStatus.HV_STATUS_INVALID_HYPERCALL_CODE);
           return { handled: true, how: "emulated" };
+        case "mmio":
+        case "io":
+        case "hlt":
+          return this.devices.handle(e, i, this.#exit);
       }
     }
     // A page the hypervisor said it made visible, yet the guest's shared access
@@ -225,7 +260,7 @@ export class Paravisor {
    * request, rescind validation before a page goes shared (only VMPL0/L1 may),
    * forward to the hypervisor, and validate (accept) pages that come back private.
    */
-  #visibility(vp: number, control: bigint, inputGpa: number): bigint {
+  #visibility(vp: number, control: bigint, inputGpa: number, given?: Uint8Array): bigint {
     const c = decodeControl(control);
     const off = HV_GPA_RANGE_FOR_VISIBILITY.off;
     if (c.repCount === 0 || c.repCount > HV_MAX_MODIFY_GPA_REP_COUNT || c.repStart >= c.repCount)
@@ -233,7 +268,7 @@ export class Paravisor {
         `visibility rep count ${c.repCount} / start ${c.repStart}`,
         HvStatus.HV_STATUS_INVALID_HYPERCALL_INPUT,
       );
-    const block = this.mem.read(inputGpa, HV_GPA_RANGE_FOR_VISIBILITY.size);
+    const block = given ?? this.mem.read(inputGpa, HV_GPA_RANGE_FOR_VISIBILITY.size);
     const dv = new DataView(block.buffer, block.byteOffset, block.byteLength);
     const vis = dv.getUint32(off.host_visibility, true) & 3;
     const pfns: number[] = [];
@@ -256,6 +291,76 @@ export class Paravisor {
       for (const pfn of pfns) this.#setVisible(pfn, toShared);
     }
     return r;
+  }
+
+  // --- the untrusted dispatcher (calls that arrive through the hypervisor, C15) ---
+
+  /**
+   * A hypercall that reached the paravisor through the hypervisor: the host posting
+   * into the paravisor, or a guest GHCB/TDVMCALL call the paravisor intercepts. Its
+   * input came through shared memory and its sender is untrusted, so, like
+   * OpenHCL's UNTRUSTED_DISPATCHER, only HvPostMessage and HvSignalEvent are served;
+   * every other call is refused with HV_STATUS_INVALID_HYPERCALL_CODE (the
+   * dispatcher does not have it). With the "untrusted-hypercall-filter" hardening
+   * off, the trusted dispatcher serves it instead (a negative control).
+   */
+  untrustedHypercall(vp: number, control: bigint, input: Uint8Array): bigint {
+    const c = decodeControl(control);
+    const allowed = UNTRUSTED_HYPERCALLS.includes(c.code);
+    this.#audit.boundary.cross(
+      "hypercall",
+      "hypervisor",
+      "paravisor",
+      `untrusted 0x${c.code.toString(16)}`,
+      () => ({
+        vp,
+        accepted: allowed,
+      }),
+    );
+    if (!allowed && hardened(this.#p.config, "untrusted-hypercall-filter")) {
+      this.untrusted.refused++;
+      return this.#refuse(
+        `untrusted hypercall 0x${c.code.toString(16)} refused (only HvPostMessage and HvSignalEvent)`,
+        HvStatus.HV_STATUS_INVALID_HYPERCALL_CODE,
+      );
+    }
+    this.untrusted.accepted++;
+    this.untrusted.byCode.set(c.code, (this.untrusted.byCode.get(c.code) ?? 0) + 1);
+    const dv = new DataView(input.buffer, input.byteOffset, input.byteLength);
+    switch (c.code) {
+      case HvCallCode.HVCALL_POST_MESSAGE: {
+        const o = HV_INPUT_POST_MESSAGE.off;
+        if (input.length < o.payload) return encodeResult(HvStatus.HV_STATUS_INVALID_HYPERCALL_INPUT);
+        const size = dv.getUint32(o.payload_size, true);
+        if (size > 240 || o.payload + size > input.length)
+          return encodeResult(HvStatus.HV_STATUS_INVALID_PARAMETER);
+        const conn = dv.getUint32(o.connectionid, true) & 0xffffff;
+        const type = dv.getUint32(o.message_type, true);
+        const payload = input.slice(o.payload, o.payload + size);
+        const status = this.untrustedPostMessage
+          ? this.untrustedPostMessage(vp, conn, type, payload)
+          : HvStatus.HV_STATUS_INVALID_CONNECTION_ID;
+        return encodeResult(status);
+      }
+      case HvCallCode.HVCALL_SIGNAL_EVENT: {
+        if (input.length < 8) return encodeResult(HvStatus.HV_STATUS_INVALID_HYPERCALL_INPUT);
+        const v = dv.getBigUint64(0, true);
+        if (v >> 48n !== 0n || ((v >> 24n) & 0xffn) !== 0n)
+          return encodeResult(HvStatus.HV_STATUS_INVALID_HYPERCALL_INPUT);
+        const status = this.untrustedSignalEvent
+          ? this.untrustedSignalEvent(vp, Number(v & 0xffffffn), Number((v >> 32n) & 0xffffn))
+          : HvStatus.HV_STATUS_INVALID_CONNECTION_ID;
+        return encodeResult(status);
+      }
+      case HvCallCode.HVCALL_MODIFY_SPARSE_GPA_PAGE_HOST_VISIBILITY: {
+        // Reachable only with the filter off: the trusted dispatcher's code, on host-chosen input.
+        const block = new Uint8Array(HV_GPA_RANGE_FOR_VISIBILITY.size);
+        block.set(input.subarray(0, block.length));
+        return this.#visibility(vp, control, -1, block);
+      }
+      default:
+        return encodeResult(HvStatus.HV_STATUS_INVALID_HYPERCALL_CODE);
+    }
   }
 
   /** Pages the hypervisor reported host-visible at the guest's request (a bitmap over guest pages). */

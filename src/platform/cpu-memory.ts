@@ -161,6 +161,32 @@ export class CpuMemory {
     });
   }
 
+  /**
+   * memcpy within guest memory: the bytes and their labels travel together (a
+   * bounce of secret data stays secret; a copy of host data stays the host's).
+   * Both ranges get the hardware's checks.
+   */
+  copy(dstGpa: number, srcGpa: number, len: number): void {
+    const { data, labels } = this.readLabelled(srcGpa, len);
+    this.write(dstGpa, data, labels);
+  }
+
+  /** Read bytes with their labels (for code that moves guest data on, e.g. a bounce). */
+  readLabelled(gpa: number, len: number): { data: Uint8Array; labels: Uint8Array } {
+    const data = new Uint8Array(len);
+    const labels = new Uint8Array(len);
+    let at = 0;
+    this.#access(gpa, len, false, false, (pfn, off, n, ok) => {
+      const page = ok ? this.#mem.peek(pfn) : undefined;
+      if (page) {
+        data.set(page.subarray(off, off + n), at);
+        labels.set(this.#mem.peekLabels(pfn)!.subarray(off, off + n), at);
+      } else labels.fill(Label.HOST, at, at + n);
+      at += n;
+    });
+    return { data, labels };
+  }
+
   /** Map `size` bytes of whole pages at `gpa` as one window (for rings and other long-lived buffers). */
   window(gpa: number, size: number): CpuWindow {
     return new CpuWindow(this, this.#mem, this.canonical(gpa), size);

@@ -30,7 +30,30 @@ export const SvmExit = {
   SVM_EXIT_NPF: 0x400,
   /** SVM_EXIT_VMGEXIT-range code for an access to a page that is not validated. */
   SVM_EXIT_NOT_VALIDATED: 0x404,
+  /** GHCB NAE events the #VC handler sends for MMIO (arch/x86/include/uapi/asm/svm.h). */
+  SVM_VMGEXIT_MMIO_READ: 0x80000001,
+  SVM_VMGEXIT_MMIO_WRITE: 0x80000002,
+  /** Register / query the #HV doorbell page (Restricted Injection; GHCB spec 2.x, Linux RFC "x86/sev: Add #HV"). */
+  SVM_VMGEXIT_HV_DOORBELL_PAGE: 0x80000014,
 } as const;
+
+/** SVM_VMGEXIT_HV_DOORBELL_PAGE sub-functions (exit_info_1). */
+export const HvDoorbellOp = {
+  SVM_VMGEXIT_GET_PREFERRED_HV_DOORBELL_PAGE: 0,
+  SVM_VMGEXIT_SET_HV_DOORBELL_PAGE: 1,
+  SVM_VMGEXIT_QUERY_HV_DOORBELL_PAGE: 2,
+} as const;
+
+/** x86 exception vectors the model names (arch/x86/include/asm/trapnr.h). */
+export const X86Trap = {
+  X86_TRAP_PF: 14,
+  /** #HV: the hypervisor injection exception of SEV-SNP Restricted Injection. */
+  X86_TRAP_HV: 28,
+  X86_TRAP_VC: 29,
+} as const;
+
+/** The first vector an external interrupt may use: 0..31 are exceptions (arch/x86/include/asm/irq_vectors.h). */
+export const FIRST_EXTERNAL_VECTOR = 0x20;
 
 /** VMX exit reasons carried in a #VE (arch/x86/include/uapi/asm/vmx.h). */
 export const VmxExit = {
@@ -62,7 +85,38 @@ export type Instr =
   | { kind: "cpuid"; leaf: number; result?: { eax: number; ebx: number; ecx: number; edx: number } }
   | { kind: "rdmsr"; msr: number; result?: bigint; gp?: boolean }
   | { kind: "wrmsr"; msr: number; value: bigint; gp?: boolean }
-  | { kind: "vmmcall"; control: bigint; rdx: bigint; r8: bigint; result?: bigint };
+  | { kind: "vmmcall"; control: bigint; rdx: bigint; r8: bigint; result?: bigint }
+  | MmioInstr
+  | IoInstr
+  | { kind: "hlt"; done?: boolean };
+
+/**
+ * A load or store to an address no RAM backs (an NPF on SNP, an EPT violation on
+ * TDX). `gpa` is the address as it leaves the CPU: with a shared-GPA boundary
+ * (vTOM, the TDX shared bit) a decrypted mapping goes out above it; `encrypted`
+ * is the PTE's encryption bit (the C-bit on SNP without vTOM). A read's handler
+ * fills `data`; a write carries the stored bytes and, for the auditor, their labels.
+ */
+export interface MmioInstr {
+  kind: "mmio";
+  gpa: number;
+  encrypted: boolean;
+  write: boolean;
+  data: Uint8Array;
+  labels?: Uint8Array;
+  done?: boolean;
+}
+
+/** IN / OUT of 1, 2 or 4 bytes. An IN's handler sets `value`; an OUT's label is for the auditor. */
+export interface IoInstr {
+  kind: "io";
+  port: number;
+  size: 1 | 2 | 4;
+  write: boolean;
+  value: number;
+  label?: number;
+  done?: boolean;
+}
 
 /** What an exception handler did. */
 export type Resolution =

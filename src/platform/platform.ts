@@ -4,7 +4,9 @@
 // delivery of #VC/#VE/#PF to their owner. It hands each actor only its own view:
 // CpuMemory to the guest and paravisor, UntrustedView to the hypervisor and host.
 import type { Auditor } from "../audit/auditor.ts";
-import type { VmConfig } from "../vm/config.ts";
+import { SevStatus } from "../hyperv/hvgdk.ts";
+import { hardened, type VmConfig } from "../vm/config.ts";
+import { PlatformSecurityProcessor } from "./attestation.ts";
 import { type CpuLevel, CpuMemory } from "./cpu-memory.ts";
 import {
   type CocoException,
@@ -103,10 +105,57 @@ export class Platform {
     return this.config.isolation === "tdx" ? "VE" : "VC";
   }
 
-  /** Who receives a vector here (C10): #PF the guest; #VC/#VE the paravisor when present. */
+  /**
+   * Who receives a vector here (C10): #PF the guest; #VC/#VE the paravisor when
+   * present. On SNP that takes the VMSA's ReflectVC feature (a VMPL2 guest's #VC
+   * exits to VMPL0); on TDX an L2 guest's exits go to L1 by TD partitioning.
+   */
   ownerOf(vector: Vector): CpuLevel {
     if (vector === "PF") return "guest";
-    return this.config.mode === "paravisor" ? "paravisor" : "guest";
+    if (this.config.mode !== "paravisor") return "guest";
+    if (this.config.isolation === "snp" && !hardened(this.config, "reflect-vc")) return "guest";
+    return "paravisor";
+  }
+
+  /**
+   * MSR_AMD64_SEV as a context on this SNP machine reads it (its VMSA's
+   * SEV_FEATURES): SEV, SEV-ES and SNP; a paravisor-mode guest also has vTOM,
+   * ReflectVC and Alternate Injection; an enlightened guest launched with
+   * Restricted Injection has that bit.
+   */
+  sevStatus(level: CpuLevel): bigint {
+    if (this.config.isolation !== "snp") return 0n;
+    let v =
+      SevStatus.MSR_AMD64_SEV_ENABLED |
+      SevStatus.MSR_AMD64_SEV_ES_ENABLED |
+      SevStatus.MSR_AMD64_SEV_SNP_ENABLED;
+    if (this.config.mode === "paravisor" && level === "guest") {
+      v |= SevStatus.MSR_AMD64_SNP_VTOM | SevStatus.MSR_AMD64_SNP_ALT_INJ;
+      if (hardened(this.config, "reflect-vc")) v |= SevStatus.MSR_AMD64_SNP_REFLECT_VC;
+    }
+    if (this.config.restrictedInjection && level === "guest") v |= SevStatus.MSR_AMD64_SNP_RESTRICTED_INJ;
+    return BigInt(v);
+  }
+
+  /** The SEV-SNP Restricted Injection feature is on for the guest: the hypervisor may inject only #HV. */
+  get restrictedInjection(): boolean {
+    return (
+      this.config.isolation === "snp" &&
+      this.config.mode === "enlightened" &&
+      !!this.config.restrictedInjection
+    );
+  }
+
+  #psp: PlatformSecurityProcessor | undefined;
+
+  /**
+   * The platform security processor (C25): it measures what the host loads at
+   * launch and signs reports. Its report-signing key derives from the VM's seed, so
+   * a replayed run has the same key. Created on first use.
+   */
+  get psp(): PlatformSecurityProcessor {
+    this.#psp ??= new PlatformSecurityProcessor({ seed: this.config.seed });
+    return this.#psp;
   }
 
   setHandler(level: CpuLevel, h: ExceptionHandler): void {

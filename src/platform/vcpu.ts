@@ -1,12 +1,15 @@
 // A virtual processor executing the instructions that leave a context: CPUID,
-// RDMSR/WRMSR and VMMCALL. What each does depends on the hardware and on who owns
-// the exceptions (C10): in a normal VM it exits straight to the hypervisor; on SNP
-// it raises #VC; on TDX the module answers architectural CPUID leaves and the rest
-// raise #VE (or, for an L2 guest, exit to the L1 paravisor).
+// RDMSR/WRMSR, VMMCALL, MMIO to an address no RAM backs, IN/OUT and HLT. What each
+// does depends on the hardware and on who owns the exceptions (C10): in a normal VM
+// it exits straight to the hypervisor; on SNP it raises #VC; on TDX the module
+// answers architectural CPUID leaves and the rest raise #VE (or, for an L2 guest,
+// exit to the L1 paravisor). HLT is an automatic exit on SEV-SNP (no #VC: Linux's
+// vc_handle_exitcode() has no SVM_EXIT_HLT case), a #VE on TDX (handle_halt()).
+import { X86Msr } from "../hyperv/hvgdk.ts";
 import type { CpuidRegs } from "../hypervisor/cpuid.ts";
 import { archCpuid } from "./arch-cpuid.ts";
 import type { CpuLevel } from "./cpu-memory.ts";
-import type { Instr } from "./exceptions.ts";
+import type { ExceptionCause, Instr } from "./exceptions.ts";
 import type { Platform } from "./platform.ts";
 
 /** Where a non-isolated VM's exits go (the hypervisor; wired by the VM). */
@@ -14,6 +17,12 @@ export interface ExitPort {
   cpuid(vp: number, leaf: number): CpuidRegs;
   rdmsr(vp: number, msr: number): { ok: true; value: bigint } | { ok: false; fault: "GP" };
   wrmsr(vp: number, msr: number, value: bigint): { ok: true; value: bigint } | { ok: false; fault: "GP" };
+  /** MMIO the hypervisor emulates: a read fills `data` (all ones when nothing answers). */
+  mmio(vp: number, gpa: number, write: boolean, data: Uint8Array, labels?: Uint8Array): void;
+  /** Port I/O: returns the value an IN reads. */
+  io(vp: number, port: number, size: 1 | 2 | 4, write: boolean, value: number, label?: number): number;
+  /** The VP idles until an interrupt. */
+  hlt(vp: number): void;
 }
 
 export class MsrFault extends Error {
@@ -36,8 +45,8 @@ export class Vcpu {
     this.#exit = exit;
   }
 
-  #intercept(cause: "cpuid" | "msr-read" | "msr-write" | "vmmcall", instr: Instr): Instr {
-    this.#p.raise({ cause, vp: this.vp, instr });
+  #intercept(cause: ExceptionCause, instr: Instr, gpa?: number): Instr {
+    this.#p.raise({ cause, vp: this.vp, instr, ...(gpa !== undefined ? { gpa } : {}) });
     return instr;
   }
 
@@ -58,6 +67,8 @@ export class Vcpu {
 
   rdmsr(msr: number): bigint {
     const p = this.#p;
+    // MSR_AMD64_SEV is not intercepted: the hardware answers it from the VMSA's SEV_FEATURES.
+    if (p.config.isolation === "snp" && msr === X86Msr.MSR_AMD64_SEV) return p.sevStatus(this.level);
     if (!p.isolated || this.level === "paravisor") {
       const r = this.#exit.rdmsr(this.vp, msr);
       if (!r.ok) throw new MsrFault(msr);
@@ -84,5 +95,84 @@ export class Vcpu {
     const i = this.#intercept("vmmcall", { kind: "vmmcall", control, rdx, r8 });
     if (i.kind !== "vmmcall" || i.result === undefined) throw new Error("VMMCALL was not emulated");
     return i.result;
+  }
+
+  /**
+   * A load from MMIO at `gpa` through a mapping whose encryption bit is `encrypted`
+   * (ioremap decides it). With a shared-GPA boundary a decrypted access goes out on
+   * the alias above it. Returns the `size` bytes read.
+   */
+  mmioRead(gpa: number, size: number, encrypted: boolean): Uint8Array {
+    return this.#mmio(gpa, new Uint8Array(size), encrypted, false, undefined);
+  }
+
+  /** A store of `data` to MMIO at `gpa`; `labels` (the auditor's) default to one label per byte. */
+  mmioWrite(gpa: number, data: Uint8Array, encrypted: boolean, labels?: Uint8Array): void {
+    this.#mmio(gpa, data.slice(), encrypted, true, labels);
+  }
+
+  #mmio(gpa: number, data: Uint8Array, encrypted: boolean, write: boolean, labels?: Uint8Array): Uint8Array {
+    const p = this.#p;
+    if (data.length < 1 || data.length > 8) throw new Error(`MMIO access of ${data.length} bytes`);
+    const bus = encrypted || p.sharedBoundary === 0 ? gpa : gpa + p.sharedBoundary;
+    if (!p.isolated) {
+      this.#exit.mmio(this.vp, bus, write, data, labels);
+      return data;
+    }
+    if (!write) data.fill(0);
+    const instr: Instr = {
+      kind: "mmio",
+      gpa: bus,
+      encrypted,
+      write,
+      data,
+      ...(labels !== undefined ? { labels } : {}),
+    };
+    const i = this.#intercept("mmio", instr, bus);
+    if (i.kind !== "mmio" || !i.done) throw new Error(`MMIO at 0x${bus.toString(16)} was not emulated`);
+    return i.data;
+  }
+
+  /** IN: read `size` bytes from an I/O port. */
+  in(port: number, size: 1 | 2 | 4): number {
+    return this.#io(port, size, false, 0, undefined);
+  }
+
+  /** OUT: write `value` to an I/O port; `label` is the auditor's label of the data. */
+  out(port: number, size: 1 | 2 | 4, value: number, label?: number): void {
+    this.#io(port, size, true, value, label);
+  }
+
+  #io(port: number, size: 1 | 2 | 4, write: boolean, value: number, label: number | undefined): number {
+    const p = this.#p;
+    const mask = size === 4 ? 0xffffffff : (1 << (8 * size)) - 1;
+    const v = (value & mask) >>> 0;
+    if (!p.isolated) return this.#exit.io(this.vp, port & 0xffff, size, write, v, label);
+    const instr: Instr = {
+      kind: "io",
+      port: port & 0xffff,
+      size,
+      write,
+      value: v,
+      ...(label !== undefined ? { label } : {}),
+    };
+    const i = this.#intercept("ioio", instr);
+    if (i.kind !== "io" || !i.done) throw new Error(`port I/O at 0x${port.toString(16)} was not emulated`);
+    return (i.value & mask) >>> 0;
+  }
+
+  /**
+   * HLT: the VP idles until an interrupt. SNP enlightened: an automatic exit to the
+   * hypervisor; TDX enlightened: #VE; with a paravisor: its intercept (C10).
+   */
+  hlt(): void {
+    const p = this.#p;
+    const owner = p.isolated ? p.ownerOf(p.vectorFor("hlt")) : "guest";
+    if (!p.isolated || (p.config.isolation === "snp" && owner === "guest")) {
+      this.#exit.hlt(this.vp);
+      return;
+    }
+    const i = this.#intercept("hlt", { kind: "hlt" });
+    if (i.kind !== "hlt" || !i.done) throw new Error("HLT was not emulated");
   }
 }

@@ -10,7 +10,21 @@ export const VMBUS_MODES = ["host", "confidential"] as const;
 export type VmbusMode = (typeof VMBUS_MODES)[number];
 
 /** Hardenings a negative control can switch off (SPEC: "the auditor has to be able to fail"). */
-export const HARDENINGS = ["not-present", "cpuid-filter", "hypervisor-validation"] as const;
+export const HARDENINGS = [
+  "not-present",
+  "cpuid-filter",
+  "hypervisor-validation",
+  "copy-before-validate",
+  "zero-padding",
+  "isolation-filter",
+  // Paravisor services (issue 3): SNP ReflectVC (#VC to the paravisor, C10), the
+  // private-MMIO callback (C12), interrupt mediation (C14), the untrusted hypercall
+  // dispatcher's filter (C15).
+  "reflect-vc",
+  "private-mmio",
+  "interrupt-mediation",
+  "untrusted-hypercall-filter",
+] as const;
 export type Hardening = (typeof HARDENINGS)[number];
 
 export interface VmConfig {
@@ -23,7 +37,14 @@ export interface VmConfig {
   readonly seed: number;
   /** Hardenings switched off for a negative control. */
   readonly unharden: readonly Hardening[];
+  /** SNP enlightened only: the VMSA's Restricted Injection feature (only #HV may be injected, C14). */
+  readonly restrictedInjection?: boolean;
+  /** The paravisor image the host loads: the reference image, or one with a byte changed (C25). */
+  readonly paravisorImage?: ParavisorImageChoice;
 }
+
+export const PARAVISOR_IMAGES = ["reference", "tampered"] as const;
+export type ParavisorImageChoice = (typeof PARAVISOR_IMAGES)[number];
 
 export interface ConfigError {
   code: "HVCOCO_ERR_CONFIG";
@@ -63,7 +84,18 @@ export function parseConfig(
   if (typeof input !== "object" || input === null || Array.isArray(input))
     return fail("configuration must be an object");
   const o = input as Record<string, unknown>;
-  const known = new Set(["name", "isolation", "mode", "vmbus", "vcpus", "memory", "seed", "unharden"]);
+  const known = new Set([
+    "name",
+    "isolation",
+    "mode",
+    "vmbus",
+    "vcpus",
+    "memory",
+    "seed",
+    "unharden",
+    "restrictedInjection",
+    "paravisorImage",
+  ]);
   for (const k of Object.keys(o)) if (!known.has(k)) return fail(`unknown configuration key "${k}"`);
 
   const iso = String(o["isolation"] ?? "none").toLowerCase();
@@ -107,7 +139,21 @@ export function parseConfig(
     if (!(HARDENINGS as readonly string[]).includes(String(h)))
       return fail(`unknown hardening "${String(h)}" (known: ${HARDENINGS.join(", ")})`);
 
-  const name = String(o["name"] ?? defaultName(isolation, mode as Mode, vmbus as VmbusMode));
+  const ri = o["restrictedInjection"] ?? false;
+  if (typeof ri !== "boolean") return fail(`restrictedInjection must be true or false`);
+  if (ri && !(isolation === "snp" && mode === "enlightened"))
+    return fail(
+      `restrictedInjection needs isolation snp and mode enlightened (a paravisor injects for its guest)`,
+    );
+  const image = String(o["paravisorImage"] ?? "reference");
+  if (!(PARAVISOR_IMAGES as readonly string[]).includes(image))
+    return fail(`paravisorImage must be one of ${PARAVISOR_IMAGES.join(", ")} (got "${image}")`);
+  if (image !== "reference" && mode !== "paravisor") return fail(`paravisorImage needs mode paravisor`);
+
+  const name = String(
+    o["name"] ??
+      `${defaultName(isolation, mode as Mode, vmbus as VmbusMode)}${ri ? "-ri" : ""}${image === "tampered" ? "-tampered" : ""}`,
+  );
   const config: VmConfig = Object.freeze({
     name,
     isolation,
@@ -117,8 +163,26 @@ export function parseConfig(
     memoryBytes,
     seed,
     unharden: Object.freeze([...(un as Hardening[])]),
+    ...(ri ? { restrictedInjection: true } : {}),
+    ...(image !== "reference" ? { paravisorImage: image as ParavisorImageChoice } : {}),
   });
   return { ok: true, config };
+}
+
+/** The input parseConfig would turn into `c` (for replay lines and saved cases): parseConfig(configInput(c)) equals c. */
+export function configInput(c: VmConfig): Record<string, unknown> {
+  return {
+    name: c.name,
+    isolation: c.isolation,
+    mode: c.mode,
+    vmbus: c.vmbus,
+    vcpus: c.vcpus,
+    memory: c.memoryBytes,
+    seed: c.seed,
+    unharden: [...c.unharden],
+    ...(c.restrictedInjection !== undefined ? { restrictedInjection: c.restrictedInjection } : {}),
+    ...(c.paravisorImage !== undefined ? { paravisorImage: c.paravisorImage } : {}),
+  };
 }
 
 export function defaultName(isolation: Isolation, mode: Mode, vmbus: VmbusMode): string {

@@ -5,6 +5,8 @@ import { Label } from "../audit/labels.ts";
 import { hostScan } from "../host/scan.ts";
 import { PAGE_SIZE, PageFlag, PageState } from "../platform/page.ts";
 import type { VmConfig } from "./config.ts";
+import { probeIllegalInterrupts } from "./interrupts.ts";
+import { exerciseUtilities } from "./utilities.ts";
 import { Vm } from "./vm.ts";
 
 export interface RunRow {
@@ -30,11 +32,30 @@ export interface RunRow {
   ciphertextBytesRead: number;
   refusedHostWrites: number;
   crossings: number;
+  /** How the hypervisor's interrupts reach the guest here (C14). */
+  interruptPath: string;
+  /**
+   * Of the interrupt probe (a malicious hypervisor injects the #VC vector, 0x80 and a
+   * vector never set up, after boot), how many reached the guest breaking an x86 rule.
+   */
+  illegalInterrupts: number;
+  /** The guest's check of its paravisor's measurement (C25): "yes", "no", or "-" without a paravisor. */
+  attestation: "yes" | "no" | "-";
+  /** MMIO accesses that reached the hypervisor (C12: none for the IO-APIC / vTPM with a paravisor). */
+  mmioToHost: number;
+  /** The VMBus protocol version negotiated ("6.0"), or "-" without a connection. */
+  vmbusVersion: string;
+  /** The utility services that worked end to end: "hb", "ts", "sd". */
+  utilities: string[];
+  /** Offers the guest refused as not allowed in an isolated VM (C20). */
+  offersRefused: number;
 }
 
 export interface RunOptions {
   /** Called with the new VM before it boots: observers (the report, the trace) subscribe here. */
   beforeBoot?: (vm: Vm) => void;
+  /** Run the interrupt probe after boot (default true). */
+  interruptProbe?: boolean;
 }
 
 export function runConfiguration(config: VmConfig, opts: RunOptions = {}): { vm: Vm; row: RunRow } {
@@ -44,7 +65,11 @@ export function runConfiguration(config: VmConfig, opts: RunOptions = {}): { vm:
   const p = vm.platform;
   const k = vm.guest;
   let hostPagesRead = 0;
+  let illegalInterrupts = 0;
+  let utilities: string[] = [];
   if (boot.ok) {
+    // The host's heartbeat, time sync and shutdown ICs at work (the guest answers each).
+    utilities = exerciseUtilities(vm);
     // The guest's secret: a page of key material in private memory.
     const pfn = k.alloc.alloc(1)!;
     const secret = vm.prng.fork().fill(new Uint8Array(PAGE_SIZE));
@@ -53,6 +78,8 @@ export function runConfiguration(config: VmConfig, opts: RunOptions = {}): { vm:
     const host = p.untrustedView("host");
     hostPagesRead = hostScan(host, [pfn]).pagesRead;
     host.write(pfn * PAGE_SIZE, new Uint8Array(16).fill(0x41));
+    // A malicious hypervisor's interrupt probe (C14).
+    if (opts.interruptProbe !== false) illegalInterrupts = probeIllegalInterrupts(vm.hypervisor, vm.apics);
   }
   const owner = p.isolated ? p.ownerOf(p.vectorFor("cpuid")) : "-";
   const row: RunRow = {
@@ -77,6 +104,14 @@ export function runConfiguration(config: VmConfig, opts: RunOptions = {}): { vm:
     ciphertextBytesRead: vm.audit.ciphertextBytesRead,
     refusedHostWrites: vm.audit.refusedWrites,
     crossings: vm.audit.boundary.seq,
+    interruptPath: vm.interrupts.path,
+    illegalInterrupts,
+    attestation: k.attestation.state === "verified" ? "yes" : k.attestation.state === "failed" ? "no" : "-",
+    mmioToHost: vm.hypervisor.exits.mmio,
+    vmbusVersion:
+      k.vmbus?.state === "connected" ? `${k.vmbus.version >>> 16}.${k.vmbus.version & 0xffff}` : "-",
+    utilities,
+    offersRefused: k.vmbus?.refusedOffers.length ?? 0,
   };
   return { vm, row };
 }

@@ -4,10 +4,13 @@
 import { Auditor } from "../audit/auditor.ts";
 import { guestExceptionHandler } from "../guest/arch/exceptions.ts";
 import { bootGuest, GuestPanic } from "../guest/boot.ts";
+import { guestIdle } from "../guest/devices.ts";
 import type { GuestHardware, HypervisorExit } from "../guest/hardware.ts";
 import { GuestKernel } from "../guest/kernel.ts";
+import { type HostOptions, HostPartition } from "../host/host.ts";
 import type { HypercallPath } from "../hypervisor/hypervisor.ts";
 import { Hypervisor } from "../hypervisor/hypervisor.ts";
+import type { ParavisorImage } from "../paravisor/measurement.ts";
 import { Paravisor } from "../paravisor/paravisor.ts";
 import { LocalApic } from "../platform/apic.ts";
 import { archCpuid } from "../platform/arch-cpuid.ts";
@@ -17,6 +20,8 @@ import { Vcpu } from "../platform/vcpu.ts";
 import { Prng } from "../util/prng.ts";
 import { hardened, type VmConfig } from "./config.ts";
 import { Hooks } from "./hooks.ts";
+import { InterruptRouter } from "./interrupts.ts";
+import { launchParavisor, paravisorImageFor } from "./launch.ts";
 import { Scheduler } from "./scheduler.ts";
 
 export interface BootOutcome {
@@ -25,6 +30,11 @@ export interface BootOutcome {
   crash?: string;
   /** "panic": the guest stopped itself with a reason (fail-safe); "crash": an exception it could not handle. */
   kind?: "panic" | "crash";
+}
+
+export interface VmOptions {
+  /** The host's devices and VMBus server (versions it accepts, VSPs); the full default set when absent. */
+  host?: HostOptions;
 }
 
 export class Vm {
@@ -36,12 +46,18 @@ export class Vm {
   readonly hypervisor: Hypervisor;
   readonly paravisor: Paravisor | undefined;
   readonly guest: GuestKernel;
+  /** The root partition: its VMBus server and VSPs. */
+  readonly host: HostPartition;
   readonly scheduler = new Scheduler();
   /** The guest's local APICs, one per VP. */
   readonly apics: LocalApic[];
+  /** Where the hypervisor's interrupts go on this hardware (C14). */
+  readonly interrupts: InterruptRouter;
+  /** The paravisor image the host will load at boot (paravisor mode); a test may change it before boot (C25). */
+  paravisorImage: ParavisorImage | undefined;
   bootOutcome: BootOutcome | undefined;
 
-  constructor(config: VmConfig) {
+  constructor(config: VmConfig, opts: VmOptions = {}) {
     this.config = config;
     this.prng = Prng.fromSeed(config.seed);
     const key = this.prng.fork().u32();
@@ -49,11 +65,26 @@ export class Vm {
     this.hypervisor = new Hypervisor(this.platform);
     const p = this.platform;
     const hv = this.hypervisor;
+    // The host's VMBus server takes what the guest posts and signals as host tasks.
+    const host = new HostPartition(
+      {
+        memory: p.untrustedView("host"),
+        synic: hv.synic,
+        schedule: (what, fn) => this.scheduler.post("host", what, fn),
+      },
+      opts.host,
+    );
+    this.host = host;
+    hv.postMessage = (vp, conn, type, payload) => host.postMessage(vp, conn, type, payload);
+    hv.signalEvent = (vp, conn, flag) => host.signalEvent(vp, conn, flag);
 
     if (config.mode === "paravisor") {
       const pvExit = this.#exit("paravisor", config.isolation === "snp" ? "ghcb" : "tdvmcall");
-      const pv = new Paravisor(p, pvExit);
+      const tpmRng = this.prng.fork();
+      const pv = new Paravisor(p, pvExit, { random: (d) => tpmRng.fill(d) });
       this.paravisor = pv;
+      this.paravisorImage = paravisorImageFor(p);
+      hv.paravisorIntercept = (vp, control, input) => pv.untrustedHypercall(vp, control, input);
       p.setHandler("paravisor", (e) => pv.handleException(e));
     }
     const pv = this.paravisor;
@@ -61,19 +92,30 @@ export class Vm {
       cpuid: (vp: number, leaf: number) => hv.cpuid(vp, leaf, "guest"),
       rdmsr: (vp: number, msr: number) => hv.rdmsr(vp, msr, "guest"),
       wrmsr: (vp: number, msr: number, v: bigint) => hv.wrmsr(vp, msr, v, "guest"),
+      // Plain exits (no isolation; SNP's HLT is an automatic exit).
+      mmio: (vp: number, gpa: number, write: boolean, data: Uint8Array, labels?: Uint8Array) =>
+        hv.mmio(vp, gpa, write, data, labels, "guest", "intercept"),
+      io: (vp: number, port: number, size: 1 | 2 | 4, write: boolean, value: number, label?: number) =>
+        hv.io(vp, port, size, write, value, label, "guest", "intercept"),
+      hlt: (vp: number) => hv.hlt(vp, "guest", "intercept"),
     };
     this.apics = Array.from({ length: config.vcpus }, (_, vp) => new LocalApic(vp, this.audit));
+    pv?.interrupts.attach(this.apics);
+    const router = new InterruptRouter(p, hv, pv, this.apics);
+    this.interrupts = router;
     // Interrupts the hypervisor injects arrive as tasks: the guest handles them when it next runs.
     hv.injectInterrupt = (vp, vector, sint) =>
-      this.scheduler.post("hypervisor", `interrupt 0x${vector.toString(16)} to VP${vp}`, () => {
-        if (!pv) {
-          this.apics[vp]?.deliver(vector, "hypervisor");
-          return;
-        }
-        // With a paravisor, SynIC interrupts reach the guest through it.
-        const v = pv.proxyInterrupt(vp, vector, sint);
-        if (v !== undefined) this.apics[vp]?.deliver(v, "paravisor");
-      });
+      this.scheduler.post("hypervisor", `interrupt 0x${vector.toString(16)} to VP${vp}`, () =>
+        router.route(vp, vector, sint, false),
+      );
+    // A malicious hypervisor's injection happens at once, at whatever point it chooses.
+    hv.injectRaw = (vp, vector) => router.route(vp, vector, -1, true);
+    hv.raiseHv = (vp) => this.apics[vp]?.raiseHv("hypervisor");
+    // A halted VP sleeps until an interrupt: the rest of the machine runs meanwhile.
+    hv.onHalt = () => {
+      this.scheduler.runUntilIdle();
+    };
+    const rdrand = this.prng.fork();
     const cpus = Array.from({ length: config.vcpus }, (_, vp) => new Vcpu(p, "guest", vp, exitPort));
     const hw: GuestHardware = {
       mem: p.cpuMemory("guest"),
@@ -97,6 +139,21 @@ export class Vm {
       },
       ghcb: config.isolation === "snp" ? this.#exit("guest", "ghcb") : undefined,
       tdvmcall: config.isolation === "tdx" ? this.#exit("guest", "tdvmcall") : undefined,
+      random: (d) => {
+        rdrand.fill(d);
+      },
+      attestation: pv
+        ? {
+            platformKey: p.psp.publicKeySpki,
+            guestRequest: (req) => {
+              this.audit.boundary.cross("attestation", "guest", "platform", "MSG_REPORT_REQ", () => ({
+                len: req.length,
+              }));
+              // The request comes from the guest's own level: VMPL2 under an SNP paravisor.
+              return p.psp.handleReportRequest(req, p.placement.guest === "VMPL2" ? 2 : 0);
+            },
+          }
+        : undefined,
     };
     this.guest = new GuestKernel(hw, this.hooks, this.audit);
     p.setHandler("guest", guestExceptionHandler(this.guest));
@@ -114,14 +171,30 @@ export class Vm {
       hypercall: (vp, control, i, o) => hv.hypercall(vp, control, i, o, from, path),
       hypercallFast: (vp, control, rdx, r8) => hv.hypercallFast(vp, control, rdx, r8, from, path),
       pageStateChange: (vp, pfn, count, to) => hv.pageStateChange(vp, pfn, count, to, from, path),
+      mmio: (vp, gpa, write, data, labels) => hv.mmio(vp, gpa, write, data, labels, from, path),
+      io: (vp, port, size, write, value, label) => hv.io(vp, port, size, write, value, label, from, path),
+      hlt: (vp) => hv.hlt(vp, from, path),
+      ghcbHypercall: (vp, gpa) => hv.ghcbHypercall(vp, gpa, from),
+      setHvDoorbellPage: (vp, gpa) => hv.setHvDoorbellPage(vp, gpa, from),
     };
   }
 
   /** Boot: paravisor first, then the guest. A dead guest is an outcome, not an exception. */
   boot(): BootOutcome {
     try {
+      // The host loads the paravisor image; the platform measures it as it goes (C25).
+      if (this.paravisorImage) launchParavisor(this.platform, this.paravisorImage);
       this.paravisor?.boot();
-      bootGuest(this.guest, { notPresent: hardened(this.config, "not-present") });
+      bootGuest(this.guest, {
+        notPresent: hardened(this.config, "not-present"),
+        privateMmio: hardened(this.config, "private-mmio"),
+        vmbus: {
+          copyBeforeValidate: hardened(this.config, "copy-before-validate"),
+          zeroPadding: hardened(this.config, "zero-padding"),
+          isolationFilter: hardened(this.config, "isolation-filter"),
+        },
+      });
+      guestIdle(this.guest);
       this.bootOutcome = { ok: true };
     } catch (err) {
       if (err instanceof GuestCrash || err instanceof GuestPanic) {
@@ -137,6 +210,6 @@ export class Vm {
   }
 }
 
-export function createVm(config: VmConfig): Vm {
-  return new Vm(config);
+export function createVm(config: VmConfig, opts: VmOptions = {}): Vm {
+  return new Vm(config, opts);
 }

@@ -48,6 +48,7 @@ import {
   MSG_VERSION_RESPONSE2,
   MSG_VERSION_SUPPORTED,
 } from "./layout-messages.ts";
+import { HV_MONITOR_PAGE } from "./monitor.ts";
 
 export * from "./layout-messages.ts";
 
@@ -260,6 +261,7 @@ export const VMBUS_LAYOUT: LayoutSection = {
     MSG_MODIFY_CHANNEL_RESPONSE,
     MSG_QUERY_VMBUS_VERSION,
     MSG_VERSION_SUPPORTED,
+    HV_MONITOR_PAGE,
   ],
   constants: [
     ...constantsOf("vmbus_packet_type", H, PacketType),

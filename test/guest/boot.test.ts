@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { CpuidBit, X86CpuidLeaf } from "../../src/hyperv/hvgdk.ts";
+import { CpuidBit, HvCallCode, X86CpuidLeaf } from "../../src/hyperv/hvgdk.ts";
 import { PAGE_SIZE, PageFlag, PageState } from "../../src/platform/page.ts";
 import { bootVm, COCO_CONFIGS } from "../helpers.ts";
 
@@ -70,9 +70,14 @@ test("C9: the paravisor runs first and makes all memory private; the guest skips
     const shared = mem.countPages(PageFlag.STATE_MASK, PageState.SHARED);
     const pool = vm.guest.swiotlb!;
     const vcpus = vm.config.vcpus;
+    // What the VMBus client shares: its two monitor pages and the rings of the three
+    // utility channels it opened (heartbeat, time sync, shutdown: 16 KiB each way).
+    let vmbus = 0;
+    for (const r of vm.guest.sharedRanges.values()) if (r.purpose.startsWith("VMBus")) vmbus += r.pages;
+    assert.equal(vmbus, 2 + 3 * 8);
     // The swiotlb pool, the paravisor's forwarding page, the SynIC pages it supplies,
-    // and one GHCB (SNP) or post_msg_page (TDX) per CPU.
-    assert.equal(shared, pool.pages + 1 + 2 * vcpus + vcpus);
+    // one GHCB (SNP) or post_msg_page (TDX) per CPU, and VMBus's pages.
+    assert.equal(shared, pool.pages + 1 + 2 * vcpus + vcpus + vmbus);
     assert.equal(
       mem.countPages(PageFlag.STATE_MASK | PageFlag.VALIDATED, PageState.PRIVATE | PageFlag.VALIDATED),
       mem.pages - shared,
@@ -125,18 +130,27 @@ test("C13: transitions use the native SNP/TDX callbacks when enlightened and Hyp
     const vm = bootVm(c);
     assert.equal(vm.guest.enc?.name, expect[`${c.isolation}/${c.mode}`]);
     if (c.mode === "paravisor") {
-      // The swiotlb pool's decryption asked the paravisor, which forwarded to the hypervisor.
-      // (plus one call per CPU for its GHCB / post_msg_page)
-      const batches = Math.ceil(vm.guest.swiotlb!.pages / 510) + vm.config.vcpus;
+      // The swiotlb pool's decryption asked the paravisor, which forwarded to the hypervisor
+      // (plus one call per CPU for its GHCB / post_msg_page, and one per range VMBus shares).
+      const batches =
+        Math.ceil(vm.guest.swiotlb!.pages / 510) + vm.config.vcpus + vm.guest.vmbus!.decryptCalls;
       assert.equal(vm.paravisor!.served, batches);
       assert.equal(vm.hypervisor.byCaller.paravisor, batches);
-      assert.equal(vm.hypervisor.byCaller.guest, 0);
     } else {
       // Native: page state changes straight to the hypervisor, no paravisor, no hypercalls.
       assert.equal(vm.paravisor, undefined);
-      assert.equal(vm.hypervisor.byCaller.guest, 0);
       assert.ok(vm.audit.boundary.counts.visibility >= 2);
     }
+    // The only hypercalls the guest makes straight to the hypervisor are VMBus's
+    // post-message and signal-event: no transition goes that way.
+    const direct =
+      (vm.hypervisor.byCode.get(HvCallCode.HVCALL_POST_MESSAGE) ?? 0) +
+      (vm.hypervisor.byCode.get(HvCallCode.HVCALL_SIGNAL_EVENT) ?? 0);
+    assert.equal(vm.hypervisor.byCaller.guest, direct);
+    assert.equal(
+      vm.hypervisor.byCode.get(HvCallCode.HVCALL_MODIFY_SPARSE_GPA_PAGE_HOST_VISIBILITY) ?? 0,
+      c.mode === "paravisor" ? vm.paravisor!.served : 0,
+    );
   }
 });
 

@@ -45,3 +45,15 @@ test("windows: a guest window over a page converted under it faults like a load 
   vm.platform.convert(gpa / PAGE_SIZE, 1, "private");
   assert.throws(() => g.getU32(0), /unrecoverable #VE/);
 });
+
+test("copy moves labels with the bytes", () => {
+  const vm = bootVm({ isolation: "snp", mode: "enlightened" });
+  const k = vm.guest;
+  const a = k.alloc.alloc(1)! * PAGE_SIZE;
+  const b = k.alloc.alloc(1)! * PAGE_SIZE;
+  k.hw.mem.write(a, new Uint8Array([5, 6, 7]), new Uint8Array([Label.SECRET, Label.PUBLIC, Label.EXPOSED]));
+  k.hw.mem.copy(b + 10, a, 3);
+  const r = k.hw.mem.readLabelled(b + 10, 3);
+  assert.deepEqual([...r.data], [5, 6, 7]);
+  assert.deepEqual([...r.labels], [Label.SECRET, Label.PUBLIC, Label.EXPOSED]);
+});

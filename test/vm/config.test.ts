@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { HvCpuidLeaf } from "../../src/hyperv/hvgdk.ts";
-import { parseConfig } from "../../src/vm/config.ts";
+import { configInput, parseConfig } from "../../src/vm/config.ts";
 import { bootVm, config } from "../helpers.ts";
 
 test("C1: the isolated attribute is fixed at creation: the config is frozen and the VM keeps its isolation", () => {
@@ -64,5 +64,19 @@ test("configuration errors name the problem", () => {
     const r = parseConfig(c);
     assert.equal(r.ok, false, JSON.stringify(c));
     if (!r.ok) assert.match(r.error.message, re);
+  }
+});
+
+test("configInput inverts parseConfig, including the optional keys", () => {
+  for (const input of [
+    { isolation: "snp", mode: "enlightened", restrictedInjection: true, seed: 3, memory: "256M" },
+    { isolation: "tdx", mode: "paravisor", paravisorImage: "tampered", unharden: ["not-present"] },
+    { isolation: "none" },
+  ]) {
+    const a = parseConfig(input);
+    assert.equal(a.ok, true);
+    if (!a.ok) continue;
+    const b = parseConfig(configInput(a.config));
+    assert.deepEqual(b, a);
   }
 });

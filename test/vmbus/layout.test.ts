@@ -126,6 +126,19 @@ const EXPECTED: [string, number, Record<string, number>][] = [
   ["vmbus_channel_modifychannel_response", 16, { child_relid: 8, status: 12 }],
   ["vmbus_channel_query_vmbus_version", 12, { version: 8 }],
   ["vmbus_channel_version_supported", 9, { version_supported: 8 }],
+  [
+    "hv_monitor_page",
+    4096,
+    {
+      trigger_state: 0,
+      trigger_group: 8,
+      next_checktime: 64,
+      latency: 0x240,
+      rsvdz3: 0x340,
+      parameter: 0x440,
+      rsvdz4: 0x840,
+    },
+  ],
 ];
 
 test("every VMBus struct has the size and offsets of include/linux/hyperv.h", () => {
@@ -136,7 +149,7 @@ test("every VMBus struct has the size and offsets of include/linux/hyperv.h", ()
     assert.equal(s.size, size, `${name} size`);
     const off = s.off as Record<string, number>;
     for (const [f, o] of Object.entries(offs)) assert.equal(off[f], o, `${name}.${f}`);
-    assert.match(s.header, /hyperv\.h|ring_buffer\.c|protocol\.rs/);
+    assert.match(s.header, /hyperv\.h|hyperv_vmbus\.h|ring_buffer\.c|protocol\.rs/);
   }
   assert.equal(byName.size, EXPECTED.length, "no struct left untested");
 });

@@ -1,0 +1,7 @@
+// The VMBus drivers the guest image carries, in the order vmbus_probe tries them.
+// Storage, network and vPCI drivers join this list with their issues.
+import type { HvDriver } from "../vmbus/driver.ts";
+import { HV_UTILS } from "./hv_utils/index.ts";
+import { UNHARDENED_DRIVERS } from "./unhardened.ts";
+
+export const GUEST_DRIVERS: readonly HvDriver[] = [HV_UTILS, ...UNHARDENED_DRIVERS];
