@@ -3,7 +3,9 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 
-const benches = ["boot.ts", "ring.ts"].filter((b) => existsSync(new URL(`./${b}`, import.meta.url)));
+const benches = ["boot.ts", "ring.ts", "io.ts", "net.ts", "fuzz.ts"].filter((b) =>
+  existsSync(new URL(`./${b}`, import.meta.url)),
+);
 const extra = process.argv.slice(2);
 let failed = false;
 for (const b of benches) {

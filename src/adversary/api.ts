@@ -6,20 +6,32 @@
 //    changes) through an interposer;
 //  - SynIC messages and event flags, and interrupt injection;
 //  - named interleaving points in the guest's order of steps (when to act);
-//  - a seeded PRNG (every choice replays from the run's seed).
-// VMBus offers, rescinds and VSP responses join as the VMBus server grows its
-// adversary seam. The auditor, not the attack, decides the outcome.
+//  - a seeded PRNG (every choice replays from the run's seed);
+//  - the host's VMBus server (api-vmbus.ts): channel messages to the guest, offers
+//    and rescinds, the host end of each open channel's rings, VSP responses, the
+//    GPADLs the guest described, and which guest messages it answers;
+//  - the devices the host emulates behind MMIO, and the paravisor's untrusted
+//    hypercall path (what the host may ask a paravisor).
+// The auditor, not the attack, decides the outcome.
 import type { CpuidRegs } from "../hypervisor/cpuid.ts";
 import type { HypervisorInterposer } from "../hypervisor/interposer.ts";
+import type { MmioDevice } from "../platform/mmio.ts";
 import type { UntrustedView } from "../platform/untrusted-view.ts";
 import type { Prng } from "../util/prng.ts";
 import type { Hardening, VmConfig } from "../vm/config.ts";
+import type { SynicHandles, VmbusHandles } from "./api-vmbus.ts";
+
+export type * from "./api-vmbus.ts";
 
 export interface HostHandles {
   /** The host partition's view of guest memory. */
   readonly memory: UntrustedView;
   /** Pages the host's SLAT maps to the guest (it knows its own tables). */
   mappedPages(): number[];
+  /** The host's VMBus server: messages, offers, rescinds, rings, VSP responses, GPADLs. */
+  readonly vmbus: VmbusHandles;
+  /** Emulate a device of the host's own behind MMIO (what the guest's shared MMIO reaches); false if the range is taken. */
+  emulateMmio(device: MmioDevice): boolean;
 }
 
 export interface HypervisorHandles {
@@ -27,8 +39,15 @@ export interface HypervisorHandles {
   readonly memory: UntrustedView;
   /** Change the hypervisor's answers; later calls merge with earlier ones. */
   interpose(i: HypervisorInterposer): void;
-  /** Inject an interrupt vector into a VP, with no regard for the x86 rules (a malicious hypervisor). */
+  /** Raise an interrupt vector at a VP the way the hypervisor's interrupts go (queued; the paravisor, if any, mediates). */
   injectInterrupt(vp: number, vector: number): void;
+  /**
+   * Inject a vector into a VP now, with no regard for the x86 rules (event
+   * injection), by whatever path the hardware leaves open: raw on SNP without
+   * Restricted Injection, the #HV doorbell with it, posted interrupts on TDX, the
+   * paravisor's mediation in paravisor mode.
+   */
+  injectRaw(vp: number, vector: number): void;
   /** Post a SynIC message into a VP's SINT slot (as the hypervisor would). */
   postMessage(
     vp: number,
@@ -38,6 +57,13 @@ export interface HypervisorHandles {
   ): "delivered" | "queued" | "dropped";
   /** Set an event flag on a VP's SynIC event page. */
   signalEvent(vp: number, sint: number, flag: number): boolean;
+  /** The SynIC's pages and slots, raw (bad sizes and types, msg_pending games, floods). */
+  readonly synic: SynicHandles;
+  /**
+   * A hypercall into the paravisor's untrusted dispatcher, as the host may make one
+   * (paravisor mode; HV_STATUS_INVALID_PARTITION_STATE otherwise). Returns the result word.
+   */
+  callParavisor(vp: number, control: bigint, input: Uint8Array): bigint;
   /**
    * Stall the guest's conversions at a named point (the hypervisor takes its time),
    * long enough for the guest's other CPUs to run meanwhile.
@@ -54,6 +80,8 @@ export interface AttackContext {
   /** Act at a named interleaving point of the guest (see docs/attacks.md for the list). */
   at(point: string, fn: (detail: Record<string, number | string>) => void): void;
   readonly rng: Prng;
+  /** Let the guest run until it has nothing left to do (the host waits; timing is the host's to choose). */
+  letGuestRun(): void;
   /** Note what the attack did (shown in the verdict). */
   note(line: string): void;
 }

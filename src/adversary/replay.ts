@@ -7,6 +7,8 @@ export interface ReplaySpec {
   attack?: string;
   /** Path of a user's attack script. */
   script?: string;
+  /** A fuzz case (as caseToJson writes it). */
+  case?: unknown;
   config: Record<string, unknown>;
 }
 
@@ -32,8 +34,8 @@ export function decodeReplay(token: string): DecodedReplay {
   const o = v as Record<string, unknown>;
   if (typeof o["config"] !== "object" || o["config"] === null)
     return { ok: false, message: "replay token has no config" };
-  if (o["attack"] === undefined && o["script"] === undefined)
-    return { ok: false, message: "replay token names neither an attack nor a script" };
+  if (o["attack"] === undefined && o["script"] === undefined && o["case"] === undefined)
+    return { ok: false, message: "replay token names no attack, script or fuzz case" };
   if (o["attack"] !== undefined && typeof o["attack"] !== "string")
     return { ok: false, message: "replay attack is not a name" };
   if (o["script"] !== undefined && typeof o["script"] !== "string")

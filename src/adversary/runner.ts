@@ -1,15 +1,29 @@
 // Run one attack against one configuration on a fresh VM and let the auditor give
 // the verdict: secret bytes leaked (must be 0), guest crash (must be none), broken
 // invariants, integrity of the guest's data, and the guest's logged reasons for
-// what it rejected. Any finding comes with a replay line that reproduces it.
+// what it rejected, whether the guest hung or only timed out (checks.ts), and
+// whether the channels the attack left alone still answer. Any finding comes with
+// a replay line that reproduces it.
 import { GuestPanic } from "../guest/panic.ts";
 import { GuestCrash } from "../platform/exceptions.ts";
 import { PAGE_SIZE, PageFlag } from "../platform/page.ts";
 import { configInput, type VmConfig } from "../vm/config.ts";
+import type { HookFn } from "../vm/hooks.ts";
 import { Vm } from "../vm/vm.ts";
 import { plantSecret, secretIntact, strayReadIntoPage } from "../vm/workload.ts";
 import type { Attack, AttackContext } from "./api.ts";
+import {
+  type ChannelProbe,
+  checkIsolatedOffers,
+  probeChannels,
+  settles,
+  timeouts,
+  watchReaders,
+} from "./checks.ts";
+import { vmbusHandles } from "./host-vmbus.ts";
+import { synicHandles } from "./hv-handles.ts";
 import { type ReplaySpec, replayLine } from "./replay.ts";
+import { AttackSession, recordingView } from "./touch.ts";
 
 export interface Verdict {
   attack: string;
@@ -33,15 +47,38 @@ export interface Verdict {
   /** Why this is a finding (empty when repelled). */
   findings: string[];
   replay: string;
+  /** The machine never settled after the attack: the guest kept working without end (a hang). */
+  hung: boolean;
+  /** What the guest gave up waiting for: bounded waits that timed out (fail-safe, except for the baseline). */
+  timeouts: string[];
+  /** Channels the attack left alone that the auditor checked afterwards (the host's heartbeat, time sync). */
+  channelsChecked: string[];
+  /** Of those, the ones that no longer answered: integrity of unaffected channels lost. */
+  channelsLost: string[];
 }
 
-export function attackContext(vm: Vm, notes: string[]): AttackContext {
+export function attackContext(vm: Vm, notes: string[], session = new AttackSession()): AttackContext {
   const hv = vm.hypervisor;
-  const host = vm.platform.untrustedView("host");
+  const touched = session.touched;
+  const host = recordingView(vm.platform.untrustedView("host"), touched);
+  const on = (point: string, fn: HookFn) => session.onDetach(vm.hooks.on(point, fn));
+  const vmbus = vmbusHandles(vm.host, touched);
+  session.onDetach(() => vmbus.interpose(null));
+  const hvHonest = hv.interposer;
+  session.onDetach(() => {
+    hv.interposer = hvHonest;
+  });
   return {
     config: vm.config,
     host: {
       memory: host,
+      vmbus,
+      emulateMmio: (d) => {
+        if (hv.hostMmio.devices.some((o) => d.base < o.base + o.size && o.base < d.base + d.size))
+          return false;
+        hv.hostMmio.add(d);
+        return true;
+      },
       mappedPages: () => {
         const out: number[] = [];
         for (const r of host.mappedRuns())
@@ -50,15 +87,21 @@ export function attackContext(vm: Vm, notes: string[]): AttackContext {
       },
     },
     hypervisor: {
-      memory: hv.view,
+      memory: recordingView(hv.view, touched),
       interpose: (i) => {
         hv.interposer = { ...(hv.interposer ?? {}), ...i };
       },
       injectInterrupt: (vp, vector) => hv.injectInterrupt(vp, vector, -1),
-      postMessage: (vp, sint, type, payload) => hv.synic.postMessage(vp, sint, type, payload),
+      injectRaw: (vp, vector) => hv.inject(vp, vector),
+      synic: synicHandles(hv, (raw) => vmbus.touchMessage(raw)),
+      callParavisor: (vp, control, input) => hv.toParavisor(vp, control, input.slice()),
+      postMessage: (vp, sint, type, payload) => {
+        vmbus.touchMessage(payload);
+        return hv.synic.postMessage(vp, sint, type, payload);
+      },
       signalEvent: (vp, sint, flag) => hv.synic.signalEvent(vp, sint, flag),
       stallAt: (point) => {
-        vm.hooks.on(point, (_p, d) => {
+        on(point, (_p, d) => {
           if (typeof d["pfn"] === "number") strayReadIntoPage(vm, d["pfn"]);
         });
       },
@@ -73,17 +116,30 @@ export function attackContext(vm: Vm, notes: string[]): AttackContext {
       },
     },
     at: (point, fn) => {
-      vm.hooks.on(point, (_p, d) => fn(d));
+      on(point, (_p, d) => fn(d));
     },
     rng: vm.prng.fork(),
+    letGuestRun: () => {
+      vm.scheduler.runUntilIdle();
+    },
     note: (l) => notes.push(l),
   };
 }
 
-export function runAttack(attack: Attack, config: VmConfig, spec?: Omit<ReplaySpec, "config">): Verdict {
+export function runAttack(
+  attack: Attack,
+  config: VmConfig,
+  spec?: Omit<ReplaySpec, "config">,
+  observe?: (vm: Vm) => void,
+): Verdict {
   const vm = new Vm(config);
+  observe?.(vm);
   const notes: string[] = [];
-  const ctx = attackContext(vm, notes);
+  const session = new AttackSession();
+  const ctx = attackContext(vm, notes, session);
+  watchReaders(vm);
+  let hung = false;
+  let probe: ChannelProbe = { checked: [], lost: [] };
   let crashed = false;
   let refused = false;
   let reason: string | undefined;
@@ -117,6 +173,10 @@ export function runAttack(attack: Attack, config: VmConfig, spec?: Omit<ReplaySp
     });
     if (!crashed && !refused) guard(() => attack.after?.(ctx));
     if (!crashed && !refused) guard(() => vm.scheduler.runUntilIdle());
+    // The attack stops acting; a machine that still does not settle is hung.
+    session.detach();
+    if (!crashed && !refused) guard(() => (hung = !settles(vm)));
+    if (!crashed && !refused && !hung) guard(() => (probe = probeChannels(vm, session.touched)));
     // Whatever the attack did, a curious host then reads every page its SLAT maps.
     const buf = new Uint8Array(PAGE_SIZE);
     for (const r of vm.platform.untrustedView("host").mappedRuns())
@@ -132,6 +192,7 @@ export function runAttack(attack: Attack, config: VmConfig, spec?: Omit<ReplaySp
       });
       integrityLost = !intact;
     }
+    checkIsolatedOffers(vm);
   }
   const a = vm.audit;
   const violations = a.violations
@@ -143,6 +204,11 @@ export function runAttack(attack: Attack, config: VmConfig, spec?: Omit<ReplaySp
   if (refused && attack.honest) findings.push(`guest refused to run with an honest host: ${reason}`);
   if (integrityLost) findings.push("guest data changed by the host");
   for (const v of violations) findings.push(`${v.code}: ${v.message}`);
+  if (hung) findings.push("the guest never settled after the attack (hung)");
+  for (const c of probe.lost) findings.push(`the ${c} channel, untouched by the attack, no longer answers`);
+  const waited = timeouts(vm);
+  if (attack.honest && waited.length > 0)
+    findings.push(`with an honest host the guest timed out waiting for ${waited[0]}`);
   const replay = replayLine({ ...(spec ?? { attack: attack.name }), config: configInput(config) });
   return {
     attack: attack.name,
@@ -160,5 +226,9 @@ export function runAttack(attack: Attack, config: VmConfig, spec?: Omit<ReplaySp
     finding: findings.length > 0,
     findings,
     replay,
+    hung,
+    timeouts: waited,
+    channelsChecked: probe.checked,
+    channelsLost: probe.lost,
   };
 }

@@ -19,18 +19,59 @@ function firstLine(e: unknown): string {
   return (m.split("\n").find((l) => l.trim() !== "") ?? m).trim();
 }
 
+/** Run a script's code: an exception inside it is the script's fault, not the model's. */
+function blame<T>(file: string, where: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof ScriptError) throw e;
+    if (e instanceof Error && (e.name === "GuestCrash" || e.name === "GuestPanic")) throw e;
+    throw new ScriptError(`attack script ${file} threw in ${where}: ${firstLine(e)}`);
+  }
+}
+
+/** Each of an interposer's hooks, blamed on the script when it throws. */
+function blameAll<I extends object>(file: string, what: string, i: I): I {
+  const out: Record<string, unknown> = {};
+  for (const [k, f] of Object.entries(i))
+    out[k] =
+      typeof f === "function"
+        ? (...args: unknown[]) =>
+            blame(file, `its ${what} ${k}()`, () => (f as (...a: unknown[]) => unknown)(...args))
+        : f;
+  return out as I;
+}
+
+/** The context a script sees: the same handles, with the callbacks it registers guarded too. */
+const scriptContexts = new WeakMap<AttackContext, AttackContext>();
+function scriptContext(file: string, ctx: AttackContext): AttackContext {
+  const known = scriptContexts.get(ctx);
+  if (known) return known;
+  const c: AttackContext = {
+    ...ctx,
+    at: (point, fn) => ctx.at(point, (d) => blame(file, `its action at ${point}`, () => fn(d))),
+    host: {
+      ...ctx.host,
+      vmbus: {
+        ...ctx.host.vmbus,
+        interpose: (i) => ctx.host.vmbus.interpose(blameAll(file, "VMBus interposer", i)),
+      },
+    },
+    hypervisor: {
+      ...ctx.hypervisor,
+      interpose: (i) => ctx.hypervisor.interpose(blameAll(file, "hypervisor interposer", i)),
+    },
+  };
+  scriptContexts.set(ctx, c);
+  return c;
+}
+
 /** Wrap a script's hooks so that an exception inside them is the script's fault, not the model's. */
 function guarded(file: string, a: Attack): Attack {
   const wrap =
     (hook: "setup" | "after", fn: ((ctx: AttackContext) => void) | undefined) =>
     (ctx: AttackContext): void => {
-      if (!fn) return;
-      try {
-        fn(ctx);
-      } catch (e) {
-        if (e instanceof Error && (e.name === "GuestCrash" || e.name === "GuestPanic")) throw e;
-        throw new ScriptError(`attack script ${file} threw in ${hook}(): ${firstLine(e)}`);
-      }
+      if (fn) blame(file, `${hook}()`, () => fn(scriptContext(file, ctx)));
     };
   return { ...a, setup: wrap("setup", a.setup), after: wrap("after", a.after) };
 }

@@ -3,8 +3,10 @@
 import Table from "cli-table3";
 import pc from "picocolors";
 import type { Attack } from "../adversary/api.ts";
+import { caseFromJson } from "../adversary/fuzz/case.ts";
+import { caseAttack } from "../adversary/fuzz/execute.ts";
 import { ATTACKS, applies, findAttack } from "../adversary/library/index.ts";
-import { decodeReplay } from "../adversary/replay.ts";
+import { decodeReplay, type ReplaySpec } from "../adversary/replay.ts";
 import { runAttack, type Verdict } from "../adversary/runner.ts";
 import { loadAttackScript, ScriptError } from "../adversary/script.ts";
 import { HARDENINGS, parseConfig, STANDARD_CONFIGS, type VmConfig } from "../vm/config.ts";
@@ -40,6 +42,15 @@ function configsFor(o: AttackOptions, extra: Record<string, unknown> = {}): VmCo
   });
 }
 
+/** What a repelled verdict says: the attack's notes, and what the guest gave up waiting for. */
+function whyRepelled(v: Verdict): string {
+  const n = new Map<string, number>();
+  for (const t of v.timeouts ?? []) n.set(t, (n.get(t) ?? 0) + 1);
+  const what = [...n].map(([t, k]) => (k > 1 ? `${t} (x${k})` : t));
+  const waited = what.length ? [`timed out waiting for ${what.join(", ")}`] : [];
+  return [...v.notes, ...waited].join("; ");
+}
+
 export function verdictTable(vs: readonly Verdict[]): string {
   const t = new Table({
     head: ["attack", "configuration", "outcome", "leaked", "guest's rejections", "why"],
@@ -52,7 +63,7 @@ export function verdictTable(vs: readonly Verdict[]): string {
       v.finding ? pc.red("FINDING") : v.refused ? "refused" : pc.green("repelled"),
       v.secretBytesLeaked,
       v.rejections.length,
-      (v.finding ? v.findings.join("; ") : (v.reason ?? v.notes.join("; "))).slice(0, 90),
+      (v.finding ? v.findings.join("; ") : (v.reason ?? whyRepelled(v))).slice(0, 90),
     ]);
   return t.toString();
 }
@@ -88,7 +99,13 @@ export async function attackCommand(o: AttackOptions, out: (s: string) => void):
       if (!r.ok) throw new UsageError(`replay: ${r.error.message}`);
       configs = [r.config];
       if (d.spec.script) attacks = [await loadAttackScript(d.spec.script)];
-      else {
+      else if (d.spec.case !== undefined) {
+        try {
+          attacks = [caseAttack(caseFromJson(d.spec.case))];
+        } catch (e) {
+          throw new UsageError(`replay: bad fuzz case: ${(e as Error).message}`);
+        }
+      } else {
         const a = findAttack(d.spec.attack!);
         if (!a) throw new UsageError(`replay names an unknown attack "${d.spec.attack}"`);
         attacks = [a];
@@ -108,12 +125,21 @@ export async function attackCommand(o: AttackOptions, out: (s: string) => void):
     if (e instanceof ScriptError) throw new UsageError(e.message);
     throw e;
   }
+  // What a verdict's replay line must name: the same attack, script or fuzz case.
+  const decoded = o.replay ? decodeReplay(o.replay) : undefined;
+  const replayOf = (a: Attack): Omit<ReplaySpec, "config"> => {
+    if (decoded?.ok) {
+      const { config: _c, ...rest } = decoded.spec;
+      return rest;
+    }
+    return o.script ? { script: o.script } : { attack: a.name };
+  };
   const verdicts: Verdict[] = [];
   for (const a of attacks)
     for (const c of configs) {
       if (!applies(a, c)) continue;
       try {
-        verdicts.push(runAttack(a, c, o.script ? { script: o.script } : { attack: a.name }));
+        verdicts.push(runAttack(a, c, replayOf(a)));
       } catch (e) {
         if (e instanceof ScriptError) throw new UsageError(e.message);
         throw e;

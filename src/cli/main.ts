@@ -2,11 +2,15 @@
 // 0 ok, 1 a finding, 2 bad input (one line on stderr, no stack trace).
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { parseConfig, STANDARD_CONFIGS, type VmConfig } from "../vm/config.ts";
+import { configInput, parseConfig, STANDARD_CONFIGS, type VmConfig } from "../vm/config.ts";
 import { type RunRow, runConfiguration } from "../vm/run.ts";
+import type { Vm } from "../vm/vm.ts";
 import { type AttackOptions, attackCommand } from "./attack.ts";
+import { withDisk } from "./disk.ts";
 import { EXIT_BAD_INPUT, EXIT_FINDING, EXIT_OK, UsageError } from "./errors.ts";
+import { FUZZ_CONFIGS, fuzzCommand, fuzzMerge, parseShard } from "./fuzz.ts";
 import { layoutJson, layoutSections, layoutText } from "./layout.ts";
+import { NetCapture } from "./pcap.ts";
 import { type CommandContext, registerReport, runReportBuilder, writeReport } from "./report.ts";
 import { runTable } from "./run.ts";
 import { registerTrace } from "./trace.ts";
@@ -43,11 +47,22 @@ function loadConfigFile(file: string, seed: number | undefined): VmConfig[] {
   });
 }
 
+/** The options of `hvcoco run`. */
+interface RunCommandOptions {
+  json?: boolean;
+  seed?: number;
+  config?: string;
+  report?: string;
+  pcap?: string;
+  disk?: string;
+}
+
 export function buildProgram(out: (s: string) => void, setExit: (code: number) => void): Command {
   const program = new Command("hvcoco")
     .description("An executable, byte-accurate model of Linux Confidential Computing VMs on Hyper-V")
     .showHelpAfterError(false)
     .exitOverride()
+    .enablePositionalOptions()
     .configureOutput({ writeOut: (s) => out(s), writeErr: (s) => process.stderr.write(s) });
 
   program
@@ -57,20 +72,34 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .addOption(new Option("--seed <n>", "seed of every random choice").argParser(seedArg))
     .option("--config <file>", "a JSON configuration (or a list of them) instead of the standard five")
     .option("--report <file>", "also write the HTML report of these runs to FILE")
-    .action(async (o: { json?: boolean; seed?: number; config?: string; report?: string }) => {
+    .option("--pcap <file>", "also write every Ethernet frame of the runs to FILE (pcapng)")
+    .option("--disk <file>", "a raw disk image behind every configuration's SCSI disk (default: in memory)")
+    .action(async (o: RunCommandOptions) => {
       const report = runReportBuilder(o.report);
-      const configs: VmConfig[] = o.config
-        ? loadConfigFile(o.config, o.seed)
-        : STANDARD_CONFIGS.map((c) => {
-            const r = parseConfig({ ...c, seed: o.seed ?? 1 });
-            if (!r.ok) throw new Error(r.error.message);
-            return r.config;
-          });
+      const configs: VmConfig[] = withDisk(
+        o.config
+          ? loadConfigFile(o.config, o.seed)
+          : STANDARD_CONFIGS.map((c) => {
+              const r = parseConfig({ ...c, seed: o.seed ?? 1 });
+              if (!r.ok) throw new Error(r.error.message);
+              return r.config;
+            }),
+        o.disk,
+      );
       const rows: RunRow[] = [];
-      for (const c of configs) {
-        if (process.stderr.isTTY && !o.json) process.stderr.write(`\rbooting ${c.name}...\x1b[K`);
-        rows.push(report ? report.add(c) : runConfiguration(c).row);
+      const pcap = o.pcap !== undefined ? NetCapture.open(o.pcap) : undefined;
+      const capture = pcap ? (vm: Vm) => pcap.attach(vm) : undefined;
+      const observe = capture ? { beforeBoot: capture } : {};
+      try {
+        for (const c of configs) {
+          if (process.stderr.isTTY && !o.json) process.stderr.write(`\rbooting ${c.name}...\x1b[K`);
+          rows.push(report ? report.add(c, capture) : runConfiguration(c, observe).row);
+        }
+      } catch (e) {
+        pcap?.abort();
+        throw e;
       }
+      pcap?.commit();
       if (process.stderr.isTTY && !o.json) process.stderr.write("\r\x1b[K");
       if (o.json) out(`${JSON.stringify({ seed: configs[0]?.seed ?? 1, rows }, null, 2)}\n`);
       else out(`${runTable(rows)}\n`);
@@ -113,6 +142,65 @@ export function buildProgram(out: (s: string) => void, setExit: (code: number) =
     .option("--json", "print the verdicts as JSON")
     .action(async (o: AttackOptions) => {
       setExit(await attackCommand(o, out));
+    });
+
+  const fuzz = program
+    .command("fuzz")
+    .enablePositionalOptions()
+    .description(
+      "a coverage-guided fuzz campaign over host actions, every finding saved with its replay line",
+    )
+    .option("--seconds <n>", "how long to run", "10")
+    .addOption(new Option("--seed <n>", "seed of the campaign").argParser(seedArg))
+    .option("--workers <k>", "worker threads (the machine's cores)", "1")
+    .option("--shard <i/n>", "this machine's share of a campaign split across n machines", "0/1")
+    .option("--out <dir>", "where summary.json and findings/ go", "fuzz-out")
+    .option("--config <file>", "configurations to fuzz (JSON object or list) instead of the default four")
+    .option("--max-cases <n>", "stop after this many cases per worker (for deterministic runs)")
+    .option("--json", "print the summary as JSON")
+    .action(
+      async (o: {
+        seconds: string;
+        seed?: number;
+        workers: string;
+        shard: string;
+        out: string;
+        config?: string;
+        maxCases?: string;
+        json?: boolean;
+      }) => {
+        const seconds = Number(o.seconds);
+        const workers = Number(o.workers);
+        const max = o.maxCases === undefined ? undefined : Number(o.maxCases);
+        if (max !== undefined && (!Number.isInteger(max) || max < 1))
+          throw new UsageError("--max-cases must be a positive integer");
+        const configs = o.config
+          ? loadConfigFile(o.config, undefined).map((c) => configInput(c))
+          : FUZZ_CONFIGS;
+        setExit(
+          await fuzzCommand(
+            {
+              seconds,
+              seed: o.seed ?? 1,
+              workers,
+              shard: parseShard(o.shard),
+              out: o.out,
+              json: o.json ?? false,
+              configs,
+              ...(max !== undefined ? { maxIterations: max } : {}),
+            },
+            out,
+          ),
+        );
+      },
+    );
+  fuzz
+    .command("merge <dirs...>")
+    .description("combine the results of shard runs (their summary.json)")
+    .option("--out <dir>", "where the merged summary goes", "fuzz-merged")
+    .option("--json", "print the merged summary as JSON")
+    .action((dirs: string[], o: { out: string; json?: boolean }) => {
+      setExit(fuzzMerge(dirs, o.out, o, out));
     });
 
   const ctx: CommandContext = {

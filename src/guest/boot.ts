@@ -32,10 +32,16 @@ export interface BootOptions {
   privateMmio?: boolean;
   /** The VMBus client's hardenings (C18-C20); all on when absent. */
   vmbus?: VmbusOptions;
+  /** Never free pages whose conversion failed (their state is unknown); true when absent. */
+  leakFailedConversions?: boolean;
+  /** The DMA API bounces through swiotlb in a CoCo VM (C21); false = swiotlb=noforce. True when absent. */
+  swiotlbBounce?: boolean;
 }
 
 export function bootGuest(k: GuestKernel, opts: BootOptions): void {
   const cpu0 = k.hw.cpus[0]!;
+  k.leakFailedConversions = opts.leakFailedConversions ?? true;
+  k.swiotlbNoForce = opts.swiotlbBounce === false;
 
   // sme_enable() / sev early boot: keyed off the SNP CPUID flag, which a paravisor hides (C11).
   k.step("probe architectural CoCo CPUID flags");
@@ -198,11 +204,13 @@ function hvIvmPages(k: GuestKernel): void {
   }
   if (info.paravisorPresent && info.isolationType === "tdx") {
     // hv_synic_alloc(): post_msg_page, decrypted unless VMBus is confidential.
-    k.step("allocate the per-CPU post_msg_page (decrypted)");
+    // (Messages to a Confidential VMBus go through the hypercall page instead; C17.)
+    const decrypt = !info.confidentialVmbusAvailable;
+    k.step(`allocate the per-CPU post_msg_page (${decrypt ? "decrypted" : "encrypted: Confidential VMBus"})`);
     for (let vp = 0; vp < k.hw.cpus.length; vp++) {
       const pfn = k.alloc.alloc(1);
       if (pfn === undefined) throw new GuestPanic("out of memory for post_msg_page");
-      if (setMemoryDecrypted(k, pfn * PAGE_SIZE, 1, `post_msg_page, CPU ${vp}`) !== 0)
+      if (decrypt && setMemoryDecrypted(k, pfn * PAGE_SIZE, 1, `post_msg_page, CPU ${vp}`) !== 0)
         throw new GuestPanic("post_msg_page: set_memory_decrypted failed");
       k.hw.mem.fill(pfn * PAGE_SIZE, PAGE_SIZE, 0, Label.PUBLIC);
       k.percpu[vp]!.postMsgPage = pfn * PAGE_SIZE;

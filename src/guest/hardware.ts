@@ -19,8 +19,17 @@ export interface HypervisorExit {
   wrmsr(vp: number, msr: number, value: bigint): MsrResult;
   hypercall(vp: number, control: bigint, inputGpa: number, outputGpa: number): bigint;
   hypercallFast(vp: number, control: bigint, rdx: bigint, r8: bigint): bigint;
-  /** GHCB Page State Change (SNP) / MapGPA (TDX). */
-  pageStateChange(vp: number, pfn: number, count: number, to: "shared" | "private"): boolean;
+  /**
+   * GHCB Page State Change (SNP) / MapGPA (TDX). `hostVisible` false (the paravisor's
+   * device-only pages, C27): shared, yet left out of the host's SLAT.
+   */
+  pageStateChange(
+    vp: number,
+    pfn: number,
+    count: number,
+    to: "shared" | "private",
+    hostVisible?: boolean,
+  ): boolean;
   /**
    * MMIO the #VC/#VE handler (or the paravisor) cannot serve itself: GHCB
    * SVM_VMGEXIT_MMIO_READ/WRITE (SNP), TDVMCALL<#VE.RequestMMIO> (TDX). A read fills `data`.

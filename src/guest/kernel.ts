@@ -40,8 +40,16 @@ export class GuestKernel {
   readonly percpu: PerCpu[] = [];
   /** Ranges the guest decrypted on purpose, by GPA, with what each is for. */
   readonly sharedRanges = new Map<number, { gpa: number; pages: number; purpose: string }>();
+  /**
+   * Pages whose encryption state is unknown because a conversion failed (the host
+   * can make one fail half-way): never handed out again, as Linux leaks them rather
+   * than return possibly-shared memory to the page allocator. First pfn → count.
+   */
+  readonly leaked = new Map<number, number>();
   /** Per-CPU hypervisor SynIC pages (GPAs), once enabled. */
   readonly synic: SynicPages[] = [];
+  /** Per-CPU paravisor SynIC pages (para_synic_message_page / _event_page, private), with Confidential VMBus. */
+  readonly paraSynic: SynicPages[] = [];
   /** Early-boot memory validation ran (SNP enlightened, keyed off the SNP CPUID flag). */
   earlyValidation = false;
   /** VMBus talks to the paravisor's Confidential VMBus (decided at vmbus_bus_init). */
@@ -49,6 +57,8 @@ export class GuestKernel {
   /** A hypercall page is installed (not for TDX without a paravisor). */
   hypercallPage = false;
   swiotlb: SwiotlbPool | undefined;
+  /** swiotlb=noforce: the DMA API never bounces, even in a CoCo VM (the C21 negative control). */
+  swiotlbNoForce = false;
   /** The VMBus connection, once vmbus_bus_init ran. */
   vmbus: VmbusConnection | undefined;
   /** Fixups the exception table applied (load_unaligned_zeropad). */
@@ -70,7 +80,16 @@ export class GuestKernel {
     this.hw = hw;
     this.hooks = hooks;
     this.#audit = audit;
-    this.alloc = new PageAllocator(hw.usablePages);
+    this.alloc = new PageAllocator(hw.usablePages, undefined, (pfn, count) => this.#isLeaked(pfn, count));
+  }
+
+  /** The hardening behind `leaked` (switched off only for its negative control). */
+  leakFailedConversions = true;
+
+  #isLeaked(pfn: number, count: number): boolean {
+    if (!this.leakFailedConversions) return false;
+    for (const [p, n] of this.leaked) if (pfn < p + n && p < pfn + count) return true;
+    return false;
   }
 
   log(line: string): void {

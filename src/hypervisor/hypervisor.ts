@@ -22,7 +22,14 @@ import type { Platform } from "../platform/platform.ts";
 import type { UntrustedView } from "../platform/untrusted-view.ts";
 import { hardened } from "../vm/config.ts";
 import { type CpuidRegs, hypervisorCpuid } from "./cpuid.ts";
+import {
+  HV_INPUT_POST_MESSAGE_DIRECT,
+  HV_INPUT_SIGNAL_EVENT_DIRECT,
+  postMessageDirect,
+  signalEventDirect,
+} from "./direct.ts";
 import type { HypervisorInterposer } from "./interposer.ts";
+import { emulateNpf, mmioHypercall, type NpfExit, type NpfOutcome } from "./mmio-access.ts";
 import { type MsrResult, VpMsrs } from "./msr.ts";
 import { HostPorts } from "./ports.ts";
 import { Synic } from "./synic.ts";
@@ -95,6 +102,13 @@ export class Hypervisor {
   paravisorIntercept: ((vp: number, control: bigint, input: Uint8Array) => bigint) | undefined;
   /** Raw injections attempted (attacks and tests). */
   rawInjections = 0;
+  /**
+   * Connection ids whose HvPostMessage / HvSignalEvent the paravisor intercepts (its
+   * VMBus ports, registered at boot; direct.ts). The VM's sinks send those to it.
+   */
+  readonly paravisorPorts = new Set<number>();
+  /** Where a message for the paravisor's own (VTL2) SynIC goes; set by the VM with a paravisor VMBus. */
+  paravisorSynic: ((vp: number, sint: number, type: number, payload: Uint8Array) => void) | undefined;
   /** The IO-APIC the host emulates when there is no paravisor. */
   readonly hostIoApic: IoApic | undefined;
   /** A malicious hypervisor's changes to its own answers (installed by an attack). */
@@ -225,9 +239,52 @@ export class Hypervisor {
         const rdx = this.view.readU64(inputGpa);
         return this.#signal(vp, c.code, rdx, from, path);
       }
+      case HvCallCode.HVCALL_POST_MESSAGE_DIRECT:
+      case HvCallCode.HVCALL_SIGNAL_EVENT_DIRECT: {
+        // Only a higher VTL (the paravisor) may reach into the guest's SynIC.
+        if (from !== "paravisor")
+          return this.#record(c.code, from, path, HvStatus.HV_STATUS_ACCESS_DENIED, 0);
+        const post = c.code === HvCallCode.HVCALL_POST_MESSAGE_DIRECT;
+        const size = post ? HV_INPUT_POST_MESSAGE_DIRECT.size : HV_INPUT_SIGNAL_EVENT_DIRECT.size;
+        const input = this.view.read(inputGpa, size);
+        const n = this.vps.length;
+        const status = post
+          ? postMessageDirect(this.synic, n, input)
+          : signalEventDirect(this.synic, n, input);
+        return this.#record(c.code, from, path, status, 0);
+      }
+      case HvCallCode.HVCALL_MMIO_READ:
+      case HvCallCode.HVCALL_MMIO_WRITE: {
+        // vPCI config space by hypercall (C23): the access is described, not trapped.
+        const out = mmioHypercall(this.view, this.hostMmio, c.code, inputGpa, outputGpa, (g) =>
+          this.#canonical(g),
+        );
+        if (out.reject) this.#refuse(out.reject);
+        else this.exits.mmio++;
+        return this.#record(c.code, from, path, out.status, 0);
+      }
       default:
         return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_HYPERCALL_CODE, 0);
     }
+  }
+
+  /**
+   * An NPF / EPT-violation automatic exit on a GPA it traps without #VC/#VE (vPCI
+   * config space): emulate the instruction from what it can read (C23).
+   */
+  npf(vp: number, e: NpfExit, from: Actor): NpfOutcome {
+    this.exits.mmio++;
+    this.#exitFrom(from);
+    const r = emulateNpf(this.view, this.hostMmio, e, (g) => this.#canonical(g));
+    if (!r.emulated) this.#refuse(`VP${vp}: MMIO at 0x${e.gpa.toString(16)} not emulated: ${r.reason}`);
+    const what = `NPF 0x${this.#canonical(e.gpa).toString(16)}`;
+    this.#audit.boundary.cross("mmio", from, "hypervisor", what, () => ({
+      vp,
+      gpa: e.gpa,
+      emulated: r.emulated,
+      ...(r.emulated ? {} : { reason: r.reason }),
+    }));
+    return r;
   }
 
   #signal(vp: number, code: number, rdx: bigint, from: Actor, path: HypercallPath): bigint {
@@ -253,6 +310,7 @@ export class Hypervisor {
     to: "shared" | "private",
     from: Actor,
     path: HypercallPath,
+    hostVisible = true,
   ): boolean {
     const p = this.platform;
     const lie = this.interposer?.pageStateChange?.(vp, pfn, count, to, from);
@@ -266,6 +324,7 @@ export class Hypervisor {
         pfn,
         count,
         to,
+        hostVisible,
       }),
     );
     if (lie !== undefined) return lie;
@@ -280,7 +339,7 @@ export class Hypervisor {
         return false;
       }
     }
-    p.convert(pfn, count, to);
+    p.convert(pfn, count, to, hostVisible);
     return true;
   }
 
@@ -466,6 +525,21 @@ export class Hypervisor {
   inject(vp: number, vector: number): void {
     this.rawInjections++;
     this.injectRaw(vp, vector & 0xff);
+  }
+
+  /**
+   * A message for the paravisor's own (VTL2) SynIC: the host's VMBus server answering
+   * the paravisor's relay, which connected with msg_vtl 2. False when nobody listens.
+   */
+  postToParavisor(vp: number, sint: number, type: number, payload: Uint8Array): boolean {
+    this.#audit.boundary.cross("synic-message", "hypervisor", "paravisor", `VTL2 SINT${sint}`, () => ({
+      vp,
+      type,
+      size: payload.length,
+    }));
+    if (!this.paravisorSynic) return false;
+    this.paravisorSynic(vp, sint, type, payload.slice());
+    return true;
   }
 
   /**

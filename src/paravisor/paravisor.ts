@@ -5,7 +5,10 @@
 // hypervisor (C13). It emulates the IO-APIC and the vTPM behind private MMIO
 // (C12, emulation.ts), mediates interrupt injection (C14, interrupts.ts), and
 // accepts from its untrusted path (through the hypervisor) only HvPostMessage and
-// HvSignalEvent (C15). The VMBus relay attaches to the seams marked below.
+// HvSignalEvent (C15). It keeps the guest's SynIC MSRs in its own SynIC and
+// intercepts the guest's HvPostMessage / HvSignalEvent (C32); with Confidential
+// VMBus it serves the guest's VMBus itself, relaying the host's channels (C24-C33,
+// vmbus/).
 import type { Auditor } from "../audit/auditor.ts";
 import { Label } from "../audit/labels.ts";
 import type { HypervisorExit } from "../guest/hardware.ts";
@@ -17,6 +20,7 @@ import {
   HvMemHostVisibility,
   HvMsr,
   HvStatus,
+  isSynicMsr,
 } from "../hyperv/hvgdk.ts";
 import {
   decodeControl,
@@ -25,7 +29,6 @@ import {
   HV_INPUT_POST_MESSAGE,
   resultStatus,
 } from "../hyperv/hypercall-abi.ts";
-import { SintBit } from "../hyperv/synic-abi.ts";
 import { hypervisorCpuid } from "../hypervisor/cpuid.ts";
 import type { PostMessageSink, SignalEventSink } from "../hypervisor/hypervisor.ts";
 import { archCpuid } from "../platform/arch-cpuid.ts";
@@ -37,10 +40,17 @@ import { hardened } from "../vm/config.ts";
 import { type CpuidFilterOptions, filterCpuid } from "./cpuid_filter.ts";
 import { DeviceEmulation } from "./emulation.ts";
 import { InterruptMediator } from "./interrupts.ts";
+import type { BouncePool } from "./vmbus/device.ts";
+import type { ParavisorVmbus } from "./vmbus/server.ts";
+import { createParavisorVmbus, type ParavisorVmbusWiring } from "./vmbus/setup.ts";
+import type { ParavisorStorage } from "./vmbus/storage.ts";
+import { ParavisorSynic } from "./vmbus/synic.ts";
 
 export interface ParavisorOptions {
   /** The vTPM's random source: a stream of the VM's seeded generator. */
   random?: (dst: Uint8Array) => void;
+  /** The machine's scheduler and port registration, for Confidential VMBus (config vmbus "confidential"). */
+  vmbus?: ParavisorVmbusWiring;
 }
 
 /** The only calls the untrusted dispatcher serves (OpenHCL's UNTRUSTED_DISPATCHER). */
@@ -70,37 +80,30 @@ export class Paravisor {
   readonly interrupts: InterruptMediator;
   /** The untrusted path (C15): calls arriving through the hypervisor, by outcome and code. */
   readonly untrusted = { accepted: 0, refused: 0, byCode: new Map<number, number>() };
-  /** Where an accepted untrusted HvPostMessage / HvSignalEvent goes (the paravisor's VMBus server, later). */
+  /** Where an accepted untrusted HvPostMessage / HvSignalEvent goes (the paravisor's VMBus server). */
   untrustedPostMessage: PostMessageSink | undefined;
   untrustedSignalEvent: SignalEventSink | undefined;
-
-  readonly #sints = new Map<number, bigint[]>();
-
-  #sintCopy(vp: number): bigint[] {
-    let s = this.#sints.get(vp);
-    if (!s) {
-      s = new Array(16).fill(BigInt(SintBit.MASKED));
-      this.#sints.set(vp, s);
-    }
-    return s;
-  }
+  /** The guest's SynIC MSRs as the paravisor keeps them, and its own message/event delivery (C31, C32). */
+  readonly synic: ParavisorSynic;
+  /** Its VMBus server (Confidential VMBus only), its storage, and its device's bounce pages. */
+  readonly vmbus: ParavisorVmbus | undefined;
+  readonly storage: ParavisorStorage | undefined;
+  readonly bounce: BouncePool | undefined;
 
   /** The paravisor's copy of a SINT MSR. */
   sint(vp: number, sint: number): bigint {
-    return this.#sintCopy(vp)[sint] ?? 0n;
+    return this.synic.sint(vp, sint);
   }
 
   /**
    * An interrupt the hypervisor raised for a SINT: the paravisor passes it to the
-   * guest when its copy of that SINT has the proxy bit and is not masked, with the
-   * vector the guest programmed there (interrupt mediation, C14: interrupts.ts).
+   * guest when its copy of that SINT has the proxy bit and is not masked, or, with
+   * its own SynIC enabled (Confidential VMBus), signals it through that SynIC; the
+   * vector is the one the guest programmed there (C14: interrupts.ts; C31).
    * Returns the vector to deliver, or undefined to drop it.
    */
   proxyInterrupt(vp: number, vector: number, sint: number): number | undefined {
-    const copy = this.sint(vp, sint);
-    if ((copy & BigInt(SintBit.PROXY)) === 0n || (copy & BigInt(SintBit.MASKED)) !== 0n) return undefined;
-    void vector;
-    return Number(copy & BigInt(SintBit.VECTOR_MASK));
+    return this.synic.proxyInterrupt(vp, vector, sint);
   }
 
   /** GPA of the page the paravisor forwards hypercall input through (shared with the hypervisor). */
@@ -119,9 +122,35 @@ export class Paravisor {
     );
     // What the paravisor knows of its own VM, not what the hypervisor says (see cpuid_filter.ts).
     this.cpuidOptions = {
-      confidentialVmbus: false,
+      confidentialVmbus: p.config.vmbus === "confidential",
       isolationConfig: hypervisorCpuid(p, HvCpuidLeaf.HYPERV_CPUID_ISOLATION_CONFIG),
     };
+    this.synic = new ParavisorSynic({
+      mem: this.mem,
+      audit: p.audit,
+      guestPages: p.guestPages,
+      interrupt: (vp, vector) => {
+        const raise = () => this.interrupts.fromDevice(vp, vector);
+        if (opts.vmbus)
+          opts.vmbus.schedule(`paravisor: SynIC interrupt 0x${vector.toString(16)} to VP${vp}`, raise);
+        else raise();
+      },
+      forward: (vp, msr, value) => {
+        exit.wrmsr(vp, msr, value);
+      },
+    });
+    const parts =
+      p.config.vmbus === "confidential" && opts.vmbus
+        ? createParavisorVmbus(p, this.mem, this.synic, exit, () => this.#sharedPage, opts.vmbus)
+        : undefined;
+    this.vmbus = parts?.vmbus;
+    this.storage = parts?.storage;
+    this.bounce = parts?.storage?.dma.bounce;
+    if (this.vmbus) {
+      const v = this.vmbus;
+      this.untrustedPostMessage = (vp, conn, type, payload) => v.post(vp, conn, type, payload, false);
+      this.untrustedSignalEvent = (vp, conn) => v.signal(vp, conn);
+    }
   }
 
   #step(s: string): void {
@@ -157,6 +186,18 @@ export class Paravisor {
       this.#exit.wrmsr(vp, HvMsr.HV_X64_MSR_SIMP, msg);
       this.#exit.wrmsr(vp, HvMsr.HV_X64_MSR_SIEFP, msg + 4096n);
     }
+    if (this.vmbus) {
+      const b = this.bounce;
+      if (b) {
+        this.#step(
+          `share ${b.pages} bounce pages for the assigned device${b.hostVisible ? "" : ", outside the host's SLAT"}`,
+        );
+        if (!this.#exit.pageStateChange(0, b.pfn, b.pages, "shared", b.hostVisible))
+          throw new Error("hypervisor refused the paravisor's bounce pages");
+      }
+      this.#step("connect the VMBus relay to the host's server; offer Confidential VMBus");
+      this.vmbus.boot();
+    }
     this.#step("hand the boot CPU to the guest");
     this.booted = true;
   }
@@ -175,15 +216,21 @@ export class Paravisor {
           return { handled: true, how: "emulated" };
         }
         case "rdmsr": {
+          // The guest's SynIC MSRs are the paravisor's (hv_para_get_synic_register, C32).
+          if (isSynicMsr(i.msr)) {
+            i.result = this.synic.rdmsr(e.vp, i.msr);
+            return { handled: true, how: "emulated" };
+          }
           const r = this.#exit.rdmsr(e.vp, i.msr);
           if (r.ok) i.result = r.value;
           else i.gp = true;
           return { handled: true, how: "emulated" };
         }
         case "wrmsr": {
-          if (i.msr >= HvMsr.HV_X64_MSR_SINT0 && i.msr <= HvMsr.HV_X64_MSR_SINT15) {
-            // The paravisor's own copy of a SINT (its proxy bit says: pass this SINT's interrupts on).
-            this.#sintCopy(e.vp)[i.msr - HvMsr.HV_X64_MSR_SINT0] = i.value;
+          // The paravisor's SynIC (its SINT copies: the proxy bit says pass this SINT's
+          // interrupts on; SIMP/SIEFP/SCONTROL/EOM with Confidential VMBus, C32).
+          if (isSynicMsr(i.msr)) {
+            this.synic.wrmsr(e.vp, i.msr, i.value);
             return { handled: true, how: "emulated" };
           }
           const r = this.#exit.wrmsr(e.vp, i.msr, i.value);
@@ -234,6 +281,7 @@ export class Paravisor {
     }));
     if (c.code === HvCallCode.HVCALL_MODIFY_SPARSE_GPA_PAGE_HOST_VISIBILITY)
       return this.#visibility(vp, control, inputGpa);
+    if (c.code === HvCallCode.HVCALL_POST_MESSAGE) return this.#postMessage(vp, inputGpa);
     // Anything else: copy the input into the forwarding page and pass the call on.
     if (!this.#guestOwns(Math.floor(inputGpa / PAGE_SIZE)))
       return this.#refuse("hypercall input outside guest memory", HvStatus.HV_STATUS_ACCESS_DENIED);
@@ -251,8 +299,35 @@ export class Paravisor {
     this.#audit.boundary.cross("hypercall", "guest", "paravisor", `0x${c.code.toString(16)} fast`, () => ({
       vp,
     }));
+    // HvSignalEvent through the hypercall page is the paravisor's (C32): to one of its channels, or nowhere.
+    if (c.code === HvCallCode.HVCALL_SIGNAL_EVENT)
+      return encodeResult(
+        this.vmbus?.signal(vp, Number(rdx & 0xffffffn)) ?? HvStatus.HV_STATUS_INVALID_CONNECTION_ID,
+      );
     this.forwarded++;
     return this.#exit.hypercallFast(vp, control, rdx, r8);
+  }
+
+  /**
+   * HvPostMessage through the hypercall page: the paravisor's own (C32). The guest's
+   * message goes to the paravisor's VMBus server on the trusted path; without one
+   * (no Confidential VMBus) there is nobody at that connection id. A guest that wants
+   * the host must take the GHCB / TDVMCALL path instead.
+   */
+  #postMessage(vp: number, inputGpa: number): bigint {
+    if (!this.#guestOwns(Math.floor(inputGpa / PAGE_SIZE)))
+      return this.#refuse("hypercall input outside guest memory", HvStatus.HV_STATUS_ACCESS_DENIED);
+    const o = HV_INPUT_POST_MESSAGE.off;
+    const input = this.mem.read(inputGpa, HV_INPUT_POST_MESSAGE.size);
+    const dv = new DataView(input.buffer, input.byteOffset, input.byteLength);
+    const size = dv.getUint32(o.payload_size, true);
+    if (size > 240) return encodeResult(HvStatus.HV_STATUS_INVALID_PARAMETER);
+    const conn = dv.getUint32(o.connectionid, true) & 0xffffff;
+    const type = dv.getUint32(o.message_type, true);
+    const payload = input.slice(o.payload, o.payload + size);
+    return encodeResult(
+      this.vmbus?.post(vp, conn, type, payload, true) ?? HvStatus.HV_STATUS_INVALID_CONNECTION_ID,
+    );
   }
 
   /**

@@ -334,7 +334,24 @@ function bigFromBytes(b: Uint8Array): bigint {
 }
 
 /** A P-384 key pair derived deterministically from a seed (so a replayed run has the same platform key). */
+/**
+ * Keys derived so far, by seed: the derivation is a pure function of the seed, so
+ * a VM booted again from the same seed (a fuzzer's fresh VM) reuses the key objects
+ * instead of repeating the EC arithmetic. Bounded.
+ */
+const derived = new Map<string, { privateKey: KeyObject; publicKey: KeyObject }>();
+
 function deriveKeyPair(seed: Uint8Array): { privateKey: KeyObject; publicKey: KeyObject } {
+  const key = Buffer.from(seed).toString("hex");
+  const hit = derived.get(key);
+  if (hit) return hit;
+  const pair = deriveKeyPairUncached(seed);
+  if (derived.size >= 256) derived.delete(derived.keys().next().value!);
+  derived.set(key, pair);
+  return pair;
+}
+
+function deriveKeyPairUncached(seed: Uint8Array): { privateKey: KeyObject; publicKey: KeyObject } {
   const label = new TextEncoder().encode("hvcoco platform report-signing key");
   for (let counter = 0; ; counter++) {
     const d = sha384(label, seed, Uint8Array.of(counter));

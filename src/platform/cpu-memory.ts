@@ -5,10 +5,13 @@
 // load_unaligned_zeropad contract), otherwise the guest is dead.
 import { Label } from "../audit/labels.ts";
 import type { CocoException, ExceptionCause } from "./exceptions.ts";
-import type { GuestMemory } from "./memory.ts";
+import type { GuestMemory, PageBacking } from "./memory.ts";
 import { PAGE_SIZE, PageFlag, PageState, pfnOf } from "./page.ts";
 
 export type CpuLevel = "guest" | "paravisor";
+
+/** Pages a store may give one new backing when it covers pages never written (256 KiB). */
+const MAX_NEW_RUN = 64;
 
 export interface Faulting {
   raise(e: Omit<CocoException, "vector" | "errorCode"> & { memory: true }): "fixup" | "retry";
@@ -112,14 +115,66 @@ export class CpuMemory {
     }
   }
 
+  /**
+   * The length of the run from `addr` (at most `left` bytes) over pages that pass
+   * the check and sit in one slab; 0 when the first page needs the checked path
+   * (it faults). Leaves the slab in #runSlab (undefined: a page never written,
+   * which reads as zeros) and the run's offset in it in #runOff.
+   */
+  #fastRun(addr: number, left: number, write: boolean): number {
+    const pfn = pfnOf(addr);
+    if (this.check(pfn, write) !== undefined) return 0;
+    const off = addr - pfn * PAGE_SIZE;
+    const s = write
+      ? this.#mem.slab(pfn, Math.min(MAX_NEW_RUN, Math.ceil((off + left) / PAGE_SIZE)))
+      : this.#mem.peekSlab(pfn);
+    let n = Math.min(left, PAGE_SIZE - off);
+    if (s) {
+      // A slab that still backs its whole range needs no per-page lookup.
+      const end = s.firstPfn + s.data.length / PAGE_SIZE;
+      for (let p = pfn + 1; n < left; p++) {
+        if (s.stale ? this.#mem.peekSlab(p) !== s : p >= end) break;
+        if (this.check(p, write) !== undefined) break;
+        n += Math.min(PAGE_SIZE, left - n);
+      }
+      this.#runOff = (pfn - s.firstPfn) * PAGE_SIZE + off;
+    }
+    this.#runSlab = s;
+    return n;
+  }
+
+  #runSlab: PageBacking | undefined;
+  #runOff = 0;
+
+  /** Bytes to the end of the page `addr` is in, at most `left`. */
+  #inPage(addr: number, left: number): number {
+    return Math.min(left, PAGE_SIZE - (addr % PAGE_SIZE));
+  }
+
   read(gpa: number, len: number, dst: Uint8Array = new Uint8Array(len), dstOff = 0): Uint8Array {
+    let addr = this.canonical(gpa);
     let at = dstOff;
-    this.#access(gpa, len, false, false, (pfn, off, n, ok) => {
-      const page = ok ? this.#mem.peek(pfn) : undefined;
-      if (page) dst.set(page.subarray(off, off + n), at);
-      else dst.fill(0, at, at + n);
+    let left = len;
+    while (left > 0) {
+      let n = this.#fastRun(addr, left, false);
+      if (n === 0) {
+        n = this.#inPage(addr, left);
+        let to = at;
+        this.#access(addr, n, false, false, (pfn, off, m, ok) => {
+          const page = ok ? this.#mem.peek(pfn) : undefined;
+          if (page) dst.set(page.subarray(off, off + m), to);
+          else dst.fill(0, to, to + m);
+          to += m;
+        });
+      } else {
+        const s = this.#runSlab;
+        if (s) dst.set(s.data.subarray(this.#runOff, this.#runOff + n), at);
+        else dst.fill(0, at, at + n);
+      }
+      addr += n;
       at += n;
-    });
+      left -= n;
+    }
     return dst;
   }
 
@@ -140,25 +195,75 @@ export class CpuMemory {
 
   /** Store bytes with their labels: one label for all, or a label array parallel to src. */
   write(gpa: number, src: Uint8Array, labels: number | Uint8Array = Label.SECRET): void {
+    let addr = this.canonical(gpa);
     let at = 0;
-    this.#access(gpa, src.length, true, false, (pfn, off, n, ok) => {
-      if (ok) {
-        const p = this.#mem.page(pfn);
-        p.data.set(src.subarray(at, at + n), off);
-        if (typeof labels === "number") p.labels.fill(labels, off, off + n);
-        else p.labels.set(labels.subarray(at, at + n), off);
+    const len = src.length;
+    while (at < len) {
+      let n = this.#fastRun(addr, len - at, true);
+      if (n === 0) {
+        n = this.#inPage(addr, len - at);
+        const from = at;
+        this.#access(addr, n, true, false, (pfn, off, m, ok) => {
+          if (!ok) return;
+          const p = this.#mem.page(pfn);
+          p.data.set(src.subarray(from, from + m), off);
+          if (typeof labels === "number") p.labels.fill(labels, off, off + m);
+          else p.labels.set(labels.subarray(from, from + m), off);
+        });
+      } else {
+        const s = this.#runSlab!;
+        const o = this.#runOff;
+        s.data.set(at === 0 && n === len ? src : src.subarray(at, at + n), o);
+        if (typeof labels === "number") s.labels.fill(labels, o, o + n);
+        else s.labels.set(labels.subarray(at, at + n), o);
       }
+      addr += n;
       at += n;
-    });
+    }
   }
 
   fill(gpa: number, len: number, value: number, label: number): void {
-    this.#access(gpa, len, true, false, (pfn, off, n, ok) => {
-      if (!ok) return;
-      const p = this.#mem.page(pfn);
-      p.data.fill(value, off, off + n);
-      p.labels.fill(label, off, off + n);
-    });
+    let addr = this.canonical(gpa);
+    let left = len;
+    while (left > 0) {
+      let n = this.#fastRun(addr, left, true);
+      if (n === 0) {
+        n = this.#inPage(addr, left);
+        this.#access(addr, n, true, false, (pfn, off, m, ok) => {
+          if (!ok) return;
+          const p = this.#mem.page(pfn);
+          p.data.fill(value, off, off + m);
+          p.labels.fill(label, off, off + m);
+        });
+      } else {
+        const s = this.#runSlab!;
+        s.data.fill(value, this.#runOff, this.#runOff + n);
+        s.labels.fill(label, this.#runOff, this.#runOff + n);
+      }
+      addr += n;
+      left -= n;
+    }
+  }
+
+  /**
+   * Give `len` bytes at `gpa` a new label, leaving the bytes as they are: the
+   * auditor's bookkeeping when the guest hands its own buffer to a device (the bytes
+   * are then sent on purpose). The pages get the checks a store would.
+   */
+  relabel(gpa: number, len: number, label: number): void {
+    let addr = this.canonical(gpa);
+    let left = len;
+    while (left > 0) {
+      let n = this.#fastRun(addr, left, true);
+      if (n === 0) {
+        n = this.#inPage(addr, left);
+        this.#access(addr, n, true, false, (pfn, off, m, ok) => {
+          if (ok) this.#mem.page(pfn).labels.fill(label, off, off + m);
+        });
+      } else this.#runSlab!.labels.fill(label, this.#runOff, this.#runOff + n);
+      addr += n;
+      left -= n;
+    }
   }
 
   /**
@@ -171,19 +276,72 @@ export class CpuMemory {
     this.write(dstGpa, data, labels);
   }
 
+  /**
+   * memcpy between two guest ranges that do not overlap, page by page with no
+   * staging copy (a swiotlb bounce is one memcpy in Linux). Both pages of each
+   * piece get the hardware's checks; a piece that fails one goes through read and
+   * write, whose faults behave as for any load and store. The bytes take `label`,
+   * or keep their own labels when it is undefined.
+   */
+  move(dstGpa: number, srcGpa: number, len: number, label?: number): void {
+    let d = this.canonical(dstGpa);
+    let s = this.canonical(srcGpa);
+    let left = len;
+    while (left > 0) {
+      let n = this.#fastRun(d, left, true);
+      const dst = this.#runSlab;
+      const doff = this.#runOff;
+      if (n > 0) n = this.#fastRun(s, n, false);
+      if (n === 0) {
+        // A page that faults on either side: the checked load and store.
+        n = Math.min(this.#inPage(d, left), this.#inPage(s, left));
+        const piece = this.readLabelled(s, n);
+        this.write(d, piece.data, label ?? piece.labels);
+      } else {
+        const src = this.#runSlab;
+        const soff = this.#runOff;
+        if (src) dst!.data.set(src.data.subarray(soff, soff + n), doff);
+        else dst!.data.fill(0, doff, doff + n);
+        if (label !== undefined) dst!.labels.fill(label, doff, doff + n);
+        else if (src) dst!.labels.set(src.labels.subarray(soff, soff + n), doff);
+        else dst!.labels.fill(Label.HOST, doff, doff + n);
+      }
+      d += n;
+      s += n;
+      left -= n;
+    }
+  }
+
   /** Read bytes with their labels (for code that moves guest data on, e.g. a bounce). */
   readLabelled(gpa: number, len: number): { data: Uint8Array; labels: Uint8Array } {
     const data = new Uint8Array(len);
     const labels = new Uint8Array(len);
+    let addr = this.canonical(gpa);
     let at = 0;
-    this.#access(gpa, len, false, false, (pfn, off, n, ok) => {
-      const page = ok ? this.#mem.peek(pfn) : undefined;
-      if (page) {
-        data.set(page.subarray(off, off + n), at);
-        labels.set(this.#mem.peekLabels(pfn)!.subarray(off, off + n), at);
-      } else labels.fill(Label.HOST, at, at + n);
+    while (at < len) {
+      let n = this.#fastRun(addr, len - at, false);
+      if (n === 0) {
+        n = this.#inPage(addr, len - at);
+        let to = at;
+        this.#access(addr, n, false, false, (pfn, off, m, ok) => {
+          const page = ok ? this.#mem.peek(pfn) : undefined;
+          if (page) {
+            data.set(page.subarray(off, off + m), to);
+            labels.set(this.#mem.peekLabels(pfn)!.subarray(off, off + m), to);
+          } else labels.fill(Label.HOST, to, to + m);
+          to += m;
+        });
+      } else {
+        const s = this.#runSlab;
+        const o = this.#runOff;
+        if (s) {
+          data.set(s.data.subarray(o, o + n), at);
+          labels.set(s.labels.subarray(o, o + n), at);
+        } else labels.fill(Label.HOST, at, at + n);
+      }
+      addr += n;
       at += n;
-    });
+    }
     return { data, labels };
   }
 

@@ -19,6 +19,17 @@ interface Slab {
   data: Uint8Array;
   labels: Uint8Array;
   firstPfn: number;
+  /** Some of its pages were moved to another slab (contiguous()): it no longer backs all of its range. */
+  stale: boolean;
+}
+
+/** A page's backing as bulk copies see it: page `pfn` is at ((pfn - firstPfn) << PAGE_SHIFT). */
+export interface PageBacking {
+  readonly data: Uint8Array;
+  readonly labels: Uint8Array;
+  readonly firstPfn: number;
+  /** False while it backs every page of its range (a run may then skip the per-page lookup). */
+  readonly stale: boolean;
 }
 
 /** An opaque copy of a GuestMemory's state (see GuestMemory.snapshot). */
@@ -168,6 +179,26 @@ export class GuestMemory {
     return s.labels.subarray(o, o + PAGE_SIZE);
   }
 
+  /**
+   * The slab that backs `pfn` (allocated on first use, for up to `upTo` pages never
+   * written from `pfn` on), without making a view: for bulk copies, which then move
+   * a run of pages of one slab in one call. A slab can
+   * be replaced by contiguous(), so callers do not keep it.
+   */
+  slab(pfn: number, upTo = 1): PageBacking {
+    const s = this.#backing.get(pfn);
+    if (s) return s;
+    // A write about to cover several pages never written gets one backing for them.
+    let n = 1;
+    while (n < upTo && this.contains(pfn + n) && !this.#backing.has(pfn + n)) n++;
+    return this.#allocate(pfn, n);
+  }
+
+  /** The slab that backs `pfn`, or undefined if the page was never written. */
+  peekSlab(pfn: number): PageBacking | undefined {
+    return this.#backing.get(pfn);
+  }
+
   /** A page's data and labels, allocated on first use (zeros, labelled HOST: no guest data yet). */
   page(pfn: number): { data: Uint8Array; labels: Uint8Array } {
     let s = this.#backing.get(pfn);
@@ -207,8 +238,11 @@ export class GuestMemory {
       data: new Uint8Array(count * PAGE_SIZE),
       labels: new Uint8Array(count * PAGE_SIZE).fill(Label.HOST),
       firstPfn: pfn,
+      stale: false,
     };
     for (let i = 0; i < count; i++) {
+      const prev = this.#backing.get(pfn + i);
+      if (prev) prev.stale = true;
       const old = this.peek(pfn + i);
       if (old) {
         slab.data.set(old, i * PAGE_SIZE);

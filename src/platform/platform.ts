@@ -252,14 +252,16 @@ export class Platform {
    * SLAT): a page becomes shared and host-visible, or private and invisible. The
    * hardware never hands plaintext across: a page entering either state reads as
    * zeros to its new users, and a page going private must be validated again.
+   * `hostVisible` false makes a shared page that the SLAT leaves unmapped: only a
+   * device can reach it (the paravisor's bounce pages, C27).
    */
-  convert(pfn: number, count: number, to: "shared" | "private"): void {
+  convert(pfn: number, count: number, to: "shared" | "private", hostVisible = true): void {
     if (to === "shared") {
       this.memory.updateFlags(
         pfn,
         count,
-        ~(PageFlag.STATE_MASK | PageFlag.VALIDATED) & 0xff,
-        PageState.SHARED | PageFlag.HOST_VISIBLE,
+        ~(PageFlag.STATE_MASK | PageFlag.VALIDATED | PageFlag.HOST_VISIBLE) & 0xff,
+        PageState.SHARED | (hostVisible ? PageFlag.HOST_VISIBLE : 0),
       );
     } else {
       this.memory.updateFlags(

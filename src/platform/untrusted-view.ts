@@ -53,6 +53,21 @@ export class UntrustedView {
       const off = addr - pfn * PAGE_SIZE;
       const n = Math.min(left, PAGE_SIZE - off);
       const o = this.outcome(pfn, false);
+      if (o === "plaintext") {
+        const run = this.#plainRun(pfn, off, left, false);
+        if (run > n) {
+          // Following plaintext pages of the same backing: one copy, one weighing of the labels.
+          const s = this.#mem.peekSlab(pfn)!;
+          const so = (pfn - s.firstPfn) * PAGE_SIZE + off;
+          dst.set(s.data.subarray(so, so + run), at);
+          this.#audit.plaintextRead(s.labels.subarray(so, so + run));
+          this.#crossPages("host-read", addr, run, o);
+          addr += run;
+          at += run;
+          left -= run;
+          continue;
+        }
+      }
       const data = this.#mem.peek(pfn);
       if (o === "plaintext") {
         if (data) {
@@ -89,6 +104,17 @@ export class UntrustedView {
       const n = Math.min(src.length - at, PAGE_SIZE - off);
       const o = this.outcome(pfn, true);
       if (o === "plaintext") {
+        const run = this.#plainRun(pfn, off, src.length - at, true);
+        if (run > n) {
+          const s = this.#mem.peekSlab(pfn)!;
+          const so = (pfn - s.firstPfn) * PAGE_SIZE + off;
+          s.data.set(src.subarray(at, at + run), so);
+          s.labels.fill(Label.HOST, so, so + run);
+          this.#crossPages("host-write", addr, run, "written");
+          addr += run;
+          at += run;
+          continue;
+        }
         const p = this.#mem.page(pfn);
         p.data.set(src.subarray(at, at + n), off);
         p.labels.fill(Label.HOST, off, off + n);
@@ -110,6 +136,36 @@ export class UntrustedView {
       at += n;
     }
     return all;
+  }
+
+  /**
+   * Bytes from page `pfn` + `off` (at most `left`) over plaintext pages that one
+   * backing holds in a row; just the first page's share when it has no backing yet
+   * (the caller then takes the page-by-page path).
+   */
+  #plainRun(pfn: number, off: number, left: number, write: boolean): number {
+    const s = this.#mem.peekSlab(pfn);
+    let n = Math.min(left, PAGE_SIZE - off);
+    if (!s) return n;
+    const end = s.firstPfn + s.data.length / PAGE_SIZE;
+    for (let p = pfn + 1; n < left; p++) {
+      if (s.stale ? this.#mem.peekSlab(p) !== s : p >= end) break;
+      if (this.outcome(p, write) !== "plaintext") break;
+      n += Math.min(PAGE_SIZE, left - n);
+    }
+    return n;
+  }
+
+  /** The crossings of an access over a run of pages: one per page, as the page-by-page path makes them. */
+  #crossPages(kind: "host-read" | "host-write", addr: number, len: number, what: string): void {
+    const b = this.#audit.boundary;
+    for (let a = addr; a < addr + len; ) {
+      const pfn = pfnOf(a);
+      const off = a - pfn * PAGE_SIZE;
+      const n = Math.min(addr + len - a, PAGE_SIZE - off);
+      b.cross(kind, this.actor, "guest", what, () => ({ gpa: pfn * PAGE_SIZE + off, len: n }));
+      a += n;
+    }
   }
 
   /** Map `size` bytes of whole pages at `gpa` (canonical or alias) as one window. */

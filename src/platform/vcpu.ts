@@ -7,9 +7,10 @@
 // vc_handle_exitcode() has no SVM_EXIT_HLT case), a #VE on TDX (handle_halt()).
 import { X86Msr } from "../hyperv/hvgdk.ts";
 import type { CpuidRegs } from "../hypervisor/cpuid.ts";
+import type { NpfExit, NpfOutcome } from "../hypervisor/mmio-access.ts";
 import { archCpuid } from "./arch-cpuid.ts";
 import type { CpuLevel } from "./cpu-memory.ts";
-import type { ExceptionCause, Instr } from "./exceptions.ts";
+import { type ExceptionCause, GuestCrash, type Instr } from "./exceptions.ts";
 import type { Platform } from "./platform.ts";
 
 /** Where a non-isolated VM's exits go (the hypervisor; wired by the VM). */
@@ -23,6 +24,8 @@ export interface ExitPort {
   io(vp: number, port: number, size: 1 | 2 | 4, write: boolean, value: number, label?: number): number;
   /** The VP idles until an interrupt. */
   hlt(vp: number): void;
+  /** An NPF / EPT-violation automatic exit the hypervisor must emulate itself (any VM). */
+  npf(vp: number, e: NpfExit): NpfOutcome;
 }
 
 export class MsrFault extends Error {
@@ -131,6 +134,25 @@ export class Vcpu {
     const i = this.#intercept("mmio", instr, bus);
     if (i.kind !== "mmio" || !i.done) throw new Error(`MMIO at 0x${bus.toString(16)} was not emulated`);
     return i.data;
+  }
+
+  /**
+   * Execute the MOV whose bytes the guest keeps at `ripGpa` (its own memory,
+   * encrypted in a CoCo VM) against `gpa`, which the hypervisor traps without a
+   * #VC/#VE — an NPF / EPT-violation automatic exit, as Hyper-V sets up vPCI config
+   * space. EAX holds `rax` before; returns EAX after. The hypervisor emulates from
+   * what it can read: the instruction at RIP, and the registers unless they are in
+   * encrypted VP state (a CoCo VM). When it cannot, the VP cannot go on: GuestCrash.
+   */
+  trappedMov(ripGpa: number, gpa: number, rax: number, encrypted: boolean): number {
+    const p = this.#p;
+    const bus = encrypted || p.sharedBoundary === 0 ? gpa : gpa + p.sharedBoundary;
+    const r = this.#exit.npf(this.vp, { gpa: bus, ripGpa, regs: p.isolated ? undefined : { rax } });
+    if (!r.emulated)
+      throw new GuestCrash(
+        `VP${this.vp}: the hypervisor could not emulate the MMIO access at 0x${gpa.toString(16)}: ${r.reason}`,
+      );
+    return r.rax;
   }
 
   /** IN: read `size` bytes from an I/O port. */

@@ -119,6 +119,8 @@ export class CrossingRecorder {
 
 export interface CollectOptions {
   capPerKind?: number;
+  /** Another observer of the VM before it boots (`run --pcap`'s frame capture). */
+  beforeBoot?: (vm: Vm) => void;
 }
 
 /** Run one configuration as `hvcoco run` does, observing it for the report. */
@@ -131,6 +133,7 @@ export function collectConfiguration(
   let detach = () => {};
   const { vm, row } = runConfiguration(config, {
     beforeBoot: (v) => {
+      opts.beforeBoot?.(v);
       const off = rec.attach(v.audit.boundary);
       // The middle of an encryption transition (C34/C36): the pages are in transition.
       const offHook = v.hooks.on("set_memory:pte-changed", (_point, d) => {
@@ -158,7 +161,11 @@ export function collectConfiguration(
         if (s.pfn >= d.pfn && s.pfn < d.pfn + d.count && s.purpose?.startsWith("being ")) s.purpose = why;
   }
   const a = vm.audit;
-  const { name, isolation, mode, ...facts } = row;
+  const { name, isolation, mode, ...all } = row;
+  // Rates (…PerSecond) are timings, different on every run: the page stays the same bytes for a seed.
+  const facts = Object.fromEntries(
+    Object.entries(all).filter(([k]) => !k.endsWith("PerSecond")),
+  ) as typeof all;
   const report: ConfigReport = {
     name: config.name,
     isolation: config.isolation,
@@ -200,8 +207,11 @@ export class ReportBuilder {
   }
 
   /** Run one configuration as `hvcoco run` does, observed; returns its table row. */
-  add(config: VmConfig): RunRow {
-    const { row, report } = collectConfiguration(config, this.#opts);
+  add(config: VmConfig, beforeBoot?: (vm: Vm) => void): RunRow {
+    const { row, report } = collectConfiguration(
+      config,
+      beforeBoot ? { ...this.#opts, beforeBoot } : this.#opts,
+    );
     this.#seed ??= config.seed;
     this.#reports.push(report);
     return row;

@@ -12,6 +12,8 @@ export type VmbusMode = (typeof VMBUS_MODES)[number];
 /** Hardenings a negative control can switch off (SPEC: "the auditor has to be able to fail"). */
 export const HARDENINGS = [
   "not-present",
+  // Pages whose encryption/decryption failed part-way are never freed (found by the fuzzer).
+  "leak-failed-conversions",
   "cpuid-filter",
   "hypervisor-validation",
   "copy-before-validate",
@@ -24,6 +26,20 @@ export const HARDENINGS = [
   "private-mmio",
   "interrupt-mediation",
   "untrusted-hypercall-filter",
+  // Storage and network I/O (issue 5): the DMA API bounces through decrypted swiotlb
+  // memory in a CoCo VM (C21); off = swiotlb=noforce, the host gets private GPAs.
+  "swiotlb-bounce",
+  // netvsc copies a received message out of the shared receive buffer before it
+  // parses it (C22, C19); off = it parses in place and re-reads what it checked.
+  "netvsc-copy",
+  // Confidential VMBus (issue 6): bounce pages outside the host's SLAT (C27), refusing
+  // untrusted messages on a trusted connection (C29, C32), stripping a host's
+  // confidential flags from relayed offers (C30), relids unique across host and
+  // paravisor channels (C33).
+  "slat-exclusion",
+  "trusted-connection",
+  "relay-flag-strip",
+  "relid-coordination",
 ] as const;
 export type Hardening = (typeof HARDENINGS)[number];
 
@@ -41,7 +57,25 @@ export interface VmConfig {
   readonly restrictedInjection?: boolean;
   /** The paravisor image the host loads: the reference image, or one with a byte changed (C25). */
   readonly paravisorImage?: ParavisorImageChoice;
+  /** A raw disk image behind the synthetic SCSI disk (the host's device); in memory when absent. */
+  readonly disk?: string;
+  /**
+   * Confidential VMBus: how the paravisor's disk is backed and what its offer says —
+   * "tdisp" (an assigned device with encrypted-memory support; ring and external
+   * memory encrypted, C26), "bounce" (a device without it, bounced through pages
+   * outside the host's SLAT; ring and external memory, C27), "ring-only" (the ring
+   * encrypted, the data through the guest's swiotlb). "tdisp" when absent.
+   */
+  readonly paravisorStorage?: ParavisorStorageChoice;
+  /**
+   * The guest tries a Confidential VMBus connection even without the CPUID bit and
+   * falls back to the host (coco.rst's "try first, fall back", C28).
+   */
+  readonly vmbusProbe?: boolean;
 }
+
+export const PARAVISOR_STORAGE = ["tdisp", "bounce", "ring-only"] as const;
+export type ParavisorStorageChoice = (typeof PARAVISOR_STORAGE)[number];
 
 export const PARAVISOR_IMAGES = ["reference", "tampered"] as const;
 export type ParavisorImageChoice = (typeof PARAVISOR_IMAGES)[number];
@@ -95,6 +129,9 @@ export function parseConfig(
     "unharden",
     "restrictedInjection",
     "paravisorImage",
+    "disk",
+    "paravisorStorage",
+    "vmbusProbe",
   ]);
   for (const k of Object.keys(o)) if (!known.has(k)) return fail(`unknown configuration key "${k}"`);
 
@@ -150,9 +187,22 @@ export function parseConfig(
     return fail(`paravisorImage must be one of ${PARAVISOR_IMAGES.join(", ")} (got "${image}")`);
   if (image !== "reference" && mode !== "paravisor") return fail(`paravisorImage needs mode paravisor`);
 
+  const disk = o["disk"];
+  if (disk !== undefined && (typeof disk !== "string" || disk.length === 0))
+    return fail(`disk must be the path of a raw disk image`);
+
+  const storage = o["paravisorStorage"];
+  if (storage !== undefined && !(PARAVISOR_STORAGE as readonly unknown[]).includes(storage))
+    return fail(`paravisorStorage must be one of ${PARAVISOR_STORAGE.join(", ")} (got "${String(storage)}")`);
+  if (storage !== undefined && vmbus !== "confidential")
+    return fail(`paravisorStorage needs vmbus confidential`);
+  const probe = o["vmbusProbe"] ?? false;
+  if (typeof probe !== "boolean") return fail(`vmbusProbe must be true or false`);
+  if (probe && mode !== "paravisor") return fail(`vmbusProbe needs mode paravisor`);
+
   const name = String(
     o["name"] ??
-      `${defaultName(isolation, mode as Mode, vmbus as VmbusMode)}${ri ? "-ri" : ""}${image === "tampered" ? "-tampered" : ""}`,
+      `${defaultName(isolation, mode as Mode, vmbus as VmbusMode)}${storage !== undefined && storage !== "tdisp" ? `-${storage}` : ""}${probe ? "-probe" : ""}${ri ? "-ri" : ""}${image === "tampered" ? "-tampered" : ""}`,
   );
   const config: VmConfig = Object.freeze({
     name,
@@ -165,6 +215,9 @@ export function parseConfig(
     unharden: Object.freeze([...(un as Hardening[])]),
     ...(ri ? { restrictedInjection: true } : {}),
     ...(image !== "reference" ? { paravisorImage: image as ParavisorImageChoice } : {}),
+    ...(disk !== undefined ? { disk } : {}),
+    ...(storage !== undefined ? { paravisorStorage: storage as ParavisorStorageChoice } : {}),
+    ...(probe ? { vmbusProbe: true } : {}),
   });
   return { ok: true, config };
 }
@@ -182,6 +235,9 @@ export function configInput(c: VmConfig): Record<string, unknown> {
     unharden: [...c.unharden],
     ...(c.restrictedInjection !== undefined ? { restrictedInjection: c.restrictedInjection } : {}),
     ...(c.paravisorImage !== undefined ? { paravisorImage: c.paravisorImage } : {}),
+    ...(c.disk !== undefined ? { disk: c.disk } : {}),
+    ...(c.paravisorStorage !== undefined ? { paravisorStorage: c.paravisorStorage } : {}),
+    ...(c.vmbusProbe !== undefined ? { vmbusProbe: c.vmbusProbe } : {}),
   };
 }
 
@@ -190,13 +246,21 @@ export function defaultName(isolation: Isolation, mode: Mode, vmbus: VmbusMode):
   return `${isolation}-${mode}${vmbus === "confidential" ? "-cvmbus" : ""}`;
 }
 
-/** The five isolation/mode combinations `hvcoco run` covers. */
+/**
+ * The five isolation/mode combinations `hvcoco run` covers, plus Confidential VMBus
+ * (C24-C33): ring and external memory encrypted (SNP, TDX), the ring only, and a
+ * paravisor without it that the probing guest falls back from.
+ */
 export const STANDARD_CONFIGS: readonly Record<string, unknown>[] = [
   { isolation: "none" },
   { isolation: "snp", mode: "enlightened" },
   { isolation: "snp", mode: "paravisor" },
   { isolation: "tdx", mode: "enlightened" },
   { isolation: "tdx", mode: "paravisor" },
+  { isolation: "snp", mode: "paravisor", vmbus: "confidential" },
+  { isolation: "snp", mode: "paravisor", vmbus: "confidential", paravisorStorage: "ring-only" },
+  { isolation: "snp", mode: "paravisor", vmbusProbe: true },
+  { isolation: "tdx", mode: "paravisor", vmbus: "confidential" },
 ];
 
 export function isCoco(c: VmConfig): boolean {

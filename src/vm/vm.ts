@@ -7,11 +7,14 @@ import { bootGuest, GuestPanic } from "../guest/boot.ts";
 import { guestIdle } from "../guest/devices.ts";
 import type { GuestHardware, HypervisorExit } from "../guest/hardware.ts";
 import { GuestKernel } from "../guest/kernel.ts";
+import type { VmbusOptions } from "../guest/vmbus/connection.ts";
 import { type HostOptions, HostPartition } from "../host/host.ts";
 import type { HypercallPath } from "../hypervisor/hypervisor.ts";
 import { Hypervisor } from "../hypervisor/hypervisor.ts";
+import type { NpfExit } from "../hypervisor/mmio-access.ts";
 import type { ParavisorImage } from "../paravisor/measurement.ts";
 import { Paravisor } from "../paravisor/paravisor.ts";
+import type { ParavisorVmbusOptions } from "../paravisor/vmbus/server.ts";
 import { LocalApic } from "../platform/apic.ts";
 import { archCpuid } from "../platform/arch-cpuid.ts";
 import { GuestCrash } from "../platform/exceptions.ts";
@@ -19,6 +22,7 @@ import { Platform } from "../platform/platform.ts";
 import { Vcpu } from "../platform/vcpu.ts";
 import { Prng } from "../util/prng.ts";
 import { hardened, type VmConfig } from "./config.ts";
+import { attachRelay, hostOptionsFor, paravisorVmbusWiring, postToVtl2, routeVmbus } from "./cvmbus.ts";
 import { Hooks } from "./hooks.ts";
 import { InterruptRouter } from "./interrupts.ts";
 import { launchParavisor, paravisorImageFor } from "./launch.ts";
@@ -35,6 +39,10 @@ export interface BootOutcome {
 export interface VmOptions {
   /** The host's devices and VMBus server (versions it accepts, VSPs); the full default set when absent. */
   host?: HostOptions;
+  /** The paravisor's Confidential VMBus (its devices, refusing, relaying); config vmbus "confidential". */
+  paravisorVmbus?: ParavisorVmbusOptions;
+  /** The guest's VMBus client options over those the configuration gives (tests: an older guest). */
+  guestVmbus?: Partial<VmbusOptions>;
 }
 
 export class Vm {
@@ -57,8 +65,11 @@ export class Vm {
   paravisorImage: ParavisorImage | undefined;
   bootOutcome: BootOutcome | undefined;
 
+  readonly #guestVmbus: Partial<VmbusOptions>;
+
   constructor(config: VmConfig, opts: VmOptions = {}) {
     this.config = config;
+    this.#guestVmbus = opts.guestVmbus ?? {};
     this.prng = Prng.fromSeed(config.seed);
     const key = this.prng.fork().u32();
     this.platform = new Platform(config, this.audit, key);
@@ -71,17 +82,23 @@ export class Vm {
         memory: p.untrustedView("host"),
         synic: hv.synic,
         schedule: (what, fn) => this.scheduler.post("host", what, fn),
+        postToVtl2: postToVtl2(hv),
+        mmio: hv.hostMmio,
       },
-      opts.host,
+      hostOptionsFor(config, opts.host),
     );
     this.host = host;
-    hv.postMessage = (vp, conn, type, payload) => host.postMessage(vp, conn, type, payload);
-    hv.signalEvent = (vp, conn, flag) => host.signalEvent(vp, conn, flag);
+    // HvPostMessage / HvSignalEvent: to the paravisor's ports (Confidential VMBus), else the host.
+    routeVmbus(hv, host);
 
     if (config.mode === "paravisor") {
       const pvExit = this.#exit("paravisor", config.isolation === "snp" ? "ghcb" : "tdvmcall");
       const tpmRng = this.prng.fork();
-      const pv = new Paravisor(p, pvExit, { random: (d) => tpmRng.fill(d) });
+      const pv = new Paravisor(p, pvExit, {
+        random: (d) => tpmRng.fill(d),
+        vmbus: paravisorVmbusWiring(config, this.scheduler, hv, opts.paravisorVmbus),
+      });
+      attachRelay(hv, this.scheduler, pv);
       this.paravisor = pv;
       this.paravisorImage = paravisorImageFor(p);
       hv.paravisorIntercept = (vp, control, input) => pv.untrustedHypercall(vp, control, input);
@@ -98,6 +115,7 @@ export class Vm {
       io: (vp: number, port: number, size: 1 | 2 | 4, write: boolean, value: number, label?: number) =>
         hv.io(vp, port, size, write, value, label, "guest", "intercept"),
       hlt: (vp: number) => hv.hlt(vp, "guest", "intercept"),
+      npf: (vp: number, e: NpfExit) => hv.npf(vp, e, "guest"),
     };
     this.apics = Array.from({ length: config.vcpus }, (_, vp) => new LocalApic(vp, this.audit));
     pv?.interrupts.attach(this.apics);
@@ -170,7 +188,8 @@ export class Vm {
       wrmsr: (vp, msr, v) => hv.wrmsr(vp, msr, v, from),
       hypercall: (vp, control, i, o) => hv.hypercall(vp, control, i, o, from, path),
       hypercallFast: (vp, control, rdx, r8) => hv.hypercallFast(vp, control, rdx, r8, from, path),
-      pageStateChange: (vp, pfn, count, to) => hv.pageStateChange(vp, pfn, count, to, from, path),
+      pageStateChange: (vp, pfn, count, to, hostVisible) =>
+        hv.pageStateChange(vp, pfn, count, to, from, path, hostVisible),
       mmio: (vp, gpa, write, data, labels) => hv.mmio(vp, gpa, write, data, labels, from, path),
       io: (vp, port, size, write, value, label) => hv.io(vp, port, size, write, value, label, from, path),
       hlt: (vp) => hv.hlt(vp, from, path),
@@ -187,11 +206,17 @@ export class Vm {
       this.paravisor?.boot();
       bootGuest(this.guest, {
         notPresent: hardened(this.config, "not-present"),
+        leakFailedConversions: hardened(this.config, "leak-failed-conversions"),
+        swiotlbBounce: hardened(this.config, "swiotlb-bounce"),
         privateMmio: hardened(this.config, "private-mmio"),
         vmbus: {
           copyBeforeValidate: hardened(this.config, "copy-before-validate"),
           zeroPadding: hardened(this.config, "zero-padding"),
           isolationFilter: hardened(this.config, "isolation-filter"),
+          netvscCopy: hardened(this.config, "netvsc-copy"),
+          probeConfidential: this.config.vmbusProbe === true,
+          trustedOnly: hardened(this.config, "trusted-connection"),
+          ...this.#guestVmbus,
         },
       });
       guestIdle(this.guest);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { ATTACKS, applies } from "../../src/adversary/library/index.ts";
 import { decodeReplay } from "../../src/adversary/replay.ts";
@@ -6,7 +7,7 @@ import { runAttack } from "../../src/adversary/runner.ts";
 import { HARDENINGS, parseConfig, STANDARD_CONFIGS } from "../../src/vm/config.ts";
 
 function cfg(c: Record<string, unknown>) {
-  const r = parseConfig({ memory: "128M", ...c });
+  const r = parseConfig({ memory: "64M", ...c });
   if (!r.ok) throw new Error(r.error.message);
   return r.config;
 }
@@ -25,20 +26,80 @@ test("every attack in the library is repelled on every configuration it applies 
   assert.ok(runs >= 30, `${runs} runs`);
 });
 
-test("every hardening the attacks name is caught by them when switched off", () => {
-  const named = new Set(ATTACKS.flatMap((a) => a.defeatedBy));
-  assert.ok(named.size >= 2);
-  for (const h of named) {
-    assert.ok((HARDENINGS as readonly string[]).includes(h));
-    let caught = 0;
-    for (const a of ATTACKS.filter((x) => x.defeatedBy.includes(h)))
+/**
+ * Hardenings no host-side attack can exercise, with the test that covers each
+ * instead (docs/attacks.md's negative-control table says why).
+ */
+const NOT_BY_THE_HOST: Readonly<Record<string, string>> = {
+  "hypervisor-validation": "test/hypervisor/visibility.test.ts",
+  "zero-padding": "test/guest/vmbus/coco.test.ts",
+  "swiotlb-bounce": "test/guest/drivers/storvsc.test.ts",
+};
+
+/**
+ * Hardenings of devices still landing (storage/network, issue 5; Confidential VMBus,
+ * issue 6): their attacks join the library with them. Until then docs/attacks.md
+ * lists them as left for later.
+ */
+const LANDING: ReadonlySet<string> = new Set([
+  "netvsc-copy",
+  "slat-exclusion",
+  "trusted-connection",
+  "relay-flag-strip",
+  "relid-coordination",
+]);
+
+test("every hardening a host can exercise is named by attacks, each of which reports it when it is off", () => {
+  const docs = readFileSync("docs/attacks.md", "utf8");
+  for (const h of HARDENINGS) {
+    assert.match(docs, new RegExp(`\\| \`${h}\` \\|`), `docs/attacks.md's negative-control table lacks ${h}`);
+    const by = ATTACKS.filter((a) => a.defeatedBy.includes(h));
+    const elsewhere = NOT_BY_THE_HOST[h];
+    if (LANDING.has(h) && by.length === 0) continue;
+    if (elsewhere) {
+      assert.equal(by.length, 0, `${h} is listed as not exercisable by the host`);
+      assert.ok(existsSync(elsewhere), elsewhere);
+      continue;
+    }
+    assert.ok(by.length > 0, `no attack catches the missing ${h} hardening`);
+    for (const a of by) {
+      let caught = 0;
       for (const c of STANDARD_CONFIGS) {
         const config = cfg({ ...c, unharden: [h] });
-        if (!applies(a, config)) continue;
-        if (runAttack(a, config).finding) caught++;
+        if (applies(a, config) && runAttack(a, config).finding) caught++;
       }
-    assert.ok(caught > 0, `no attack reports the missing ${h} hardening`);
+      assert.ok(caught > 0, `${a.name} does not report the missing ${h} hardening`);
+    }
   }
+});
+
+test("the library covers every host-input class the model has, with at least 30 attacks", () => {
+  assert.ok(ATTACKS.length >= 30, `${ATTACKS.length} attacks`);
+  assert.equal(new Set(ATTACKS.map((a) => a.name)).size, ATTACKS.length, "names are unique");
+  const docs = readFileSync("docs/attacks.md", "utf8");
+  for (const a of ATTACKS)
+    assert.ok(docs.includes(`\`${a.name}\``), `docs/attacks.md does not list ${a.name}`);
+  const classes = new Set(ATTACKS.map((a) => a.klass));
+  for (const k of [
+    "ring indices out of range, unaligned or rewound",
+    "len8/offset8 lies",
+    "changes after validation (TOCTOU)",
+    "bogus transaction ids and completions",
+    "malformed, truncated and oversized channel messages",
+    "duplicate and unknown relids",
+    "offers for non-hardened devices",
+    "confidential flags on offers",
+    "GPADL abuse",
+    "CPUID and MSR lies about isolation",
+    "visibility hypercalls that fail or report success without effect",
+    "illegal interrupts and interrupt storms",
+    "host reads and writes of private pages",
+    "SynIC slot abuse",
+    "stalls (the guest times out instead of hanging)",
+    "VSP responses",
+    "storvsp replies with bad lengths or sense data",
+  ])
+    assert.ok(classes.has(k), `no attack of class "${k}"`);
 });
 
 test("a finding's replay line reproduces the same verdict", () => {

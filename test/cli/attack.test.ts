@@ -46,6 +46,16 @@ test("a bad attack script gets one clear line and exit code 2", () => {
       "export default { name: 'boom', setup() { throw new Error('kaboom'); } };",
       /threw in setup\(\): kaboom/,
     ],
+    [
+      "hook.ts",
+      "export default { name: 'hook', setup(c) { c.host.vmbus.interpose({ toGuest() { throw new Error('bang'); } }); } };",
+      /threw in its VMBus interposer toGuest\(\): bang/,
+    ],
+    [
+      "point.ts",
+      "export default { name: 'point', setup(c) { c.at('set_memory:begin', () => { throw new Error('pow'); }); } };",
+      /threw in its action at set_memory:begin: pow/,
+    ],
   ];
   for (const [file, src, re] of cases) {
     const p = join(dir, file);

@@ -12,7 +12,7 @@ function hvcoco(...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-test("hvcoco run --json: five configurations, no CoCo leak, exit 0", () => {
+test("hvcoco run --json: the standard configurations, no CoCo leak, exit 0", () => {
   const r = hvcoco("run", "--json", "--seed", "7");
   assert.equal(r.code, 0, r.err);
   const j = JSON.parse(r.out) as {
@@ -21,7 +21,17 @@ test("hvcoco run --json: five configurations, no CoCo leak, exit 0", () => {
   };
   assert.deepEqual(
     j.rows.map((x) => x.name),
-    ["normal", "snp-enlightened", "snp-paravisor", "tdx-enlightened", "tdx-paravisor"],
+    [
+      "normal",
+      "snp-enlightened",
+      "snp-paravisor",
+      "tdx-enlightened",
+      "tdx-paravisor",
+      "snp-paravisor-cvmbus",
+      "snp-paravisor-cvmbus-ring-only",
+      "snp-paravisor-probe",
+      "tdx-paravisor-cvmbus",
+    ],
   );
   for (const row of j.rows) {
     assert.equal(row.booted, true);

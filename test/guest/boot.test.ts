@@ -70,14 +70,22 @@ test("C9: the paravisor runs first and makes all memory private; the guest skips
     const shared = mem.countPages(PageFlag.STATE_MASK, PageState.SHARED);
     const pool = vm.guest.swiotlb!;
     const vcpus = vm.config.vcpus;
-    // What the VMBus client shares: its two monitor pages and the rings of the three
-    // utility channels it opened (heartbeat, time sync, shutdown: 16 KiB each way).
+    // What the VMBus client shares: its two monitor pages and the rings of the channels
+    // it opened; and netvsc its receive and send buffers (C22).
     let vmbus = 0;
-    for (const r of vm.guest.sharedRanges.values()) if (r.purpose.startsWith("VMBus")) vmbus += r.pages;
-    assert.equal(vmbus, 2 + 3 * 8);
+    let netvsc = 0;
+    for (const r of vm.guest.sharedRanges.values()) {
+      if (r.purpose.startsWith("VMBus")) vmbus += r.pages;
+      if (r.purpose.startsWith("netvsc")) netvsc += r.pages;
+    }
+    let rings = 0;
+    for (const ch of vm.guest.vmbus!.chnList)
+      if (ch.ring) rings += (ch.ring.sendSize + ch.ring.recvSize) / PAGE_SIZE;
+    assert.equal(vmbus, 2 + rings);
+    assert.ok(netvsc > 0);
     // The swiotlb pool, the paravisor's forwarding page, the SynIC pages it supplies,
     // one GHCB (SNP) or post_msg_page (TDX) per CPU, and VMBus's pages.
-    assert.equal(shared, pool.pages + 1 + 2 * vcpus + vcpus + vmbus);
+    assert.equal(shared, pool.pages + 1 + 2 * vcpus + vcpus + vmbus + netvsc);
     assert.equal(
       mem.countPages(PageFlag.STATE_MASK | PageFlag.VALIDATED, PageState.PRIVATE | PageFlag.VALIDATED),
       mem.pages - shared,

@@ -3,20 +3,148 @@
 import type { Attack } from "../api.ts";
 import { honestHost } from "./baseline.ts";
 import { cpuidFlipParavisor, cpuidHideIsolation, cpuidShrinkBoundary, cpuidWrongType } from "./cpuid.ts";
+import {
+  gpadlCreatedUnknown,
+  gpadlRefused,
+  gpadlStaleMapping,
+  gpadlTeardownRace,
+  gpadlTorndownLive,
+} from "./gpadl.ts";
+import {
+  illegalExceptionVectors,
+  illegalUnsetVectors,
+  interruptStorm,
+  stormDuringBoot,
+} from "./interrupts.ts";
 import { hostReadsPrivate, hostWritesPrivate } from "./memory.ts";
-import { stallTransition, visibilityNoEffect, visibilityRefused } from "./visibility.ts";
+import {
+  msgNoHandler,
+  msgOversized,
+  msgRandomJunk,
+  msgTruncated,
+  msgTypeOutOfRange,
+  msgUnsolicited,
+} from "./messages.ts";
+import { msrJunk, msrSynicPagesLie } from "./msr.ts";
+import {
+  offerConfidentialFlags,
+  offerDuplicateRelid,
+  offerNonHardened,
+  offerRelidRange,
+  rescindAll,
+  rescindDuringOpen,
+  rescindUnknown,
+} from "./offers.ts";
+import { fakeVtpm, untrustedVisibility } from "./paravisor.ts";
+import {
+  ringControlJunk,
+  ringLen8Beyond,
+  ringLen8Short,
+  ringLen8TooBig,
+  ringOffset8Lie,
+  ringReadIndexLie,
+  ringWriteIndexRange,
+  ringWriteIndexRewound,
+  ringWriteIndexUnaligned,
+} from "./ring.ts";
+import { stallGpadl, stallIc, stallOffers, stallOpen, stallTeardown, stallVersion } from "./stalls.ts";
+import { storvspBadLengths, storvspBogusCompletions, storvspStatusAndSense } from "./storage.ts";
+import { synicBadTypes, synicFlood, synicPendingGames } from "./synic.ts";
+import {
+  toctouAfterCopy,
+  toctouLengthAfterRead,
+  toctouLengthAfterValidate,
+  toctouOffsetAfterValidate,
+} from "./toctou.ts";
+import {
+  stallTransition,
+  visibilityFailsMidway,
+  visibilityNoEffect,
+  visibilityRefused,
+} from "./visibility.ts";
+import { vspBogusTransactions, vspNegotiateLie, vspTruncated } from "./vsp.ts";
 
 export const ATTACKS: readonly Attack[] = [
   honestHost,
+  // host reads and writes of private pages
   hostReadsPrivate,
   hostWritesPrivate,
+  fakeVtpm,
+  // CPUID and MSR lies
   cpuidHideIsolation,
   cpuidFlipParavisor,
   cpuidWrongType,
   cpuidShrinkBoundary,
+  msrSynicPagesLie,
+  msrJunk,
+  // visibility hypercalls that fail or report success without effect; timing
   visibilityRefused,
   visibilityNoEffect,
+  visibilityFailsMidway,
+  untrustedVisibility,
   stallTransition,
+  // ring indices out of range, unaligned or rewound
+  ringWriteIndexRange,
+  ringWriteIndexUnaligned,
+  ringReadIndexLie,
+  ringWriteIndexRewound,
+  ringControlJunk,
+  // len8/offset8 lies
+  ringLen8Short,
+  ringLen8Beyond,
+  ringLen8TooBig,
+  ringOffset8Lie,
+  // changes after validation (TOCTOU)
+  toctouLengthAfterRead,
+  toctouLengthAfterValidate,
+  toctouOffsetAfterValidate,
+  toctouAfterCopy,
+  // malformed, truncated and oversized channel messages
+  msgTypeOutOfRange,
+  msgNoHandler,
+  msgTruncated,
+  msgOversized,
+  msgRandomJunk,
+  // bogus transaction ids and completions
+  msgUnsolicited,
+  vspBogusTransactions,
+  storvspBogusCompletions,
+  // storvsp replies with bad lengths or sense data
+  storvspBadLengths,
+  storvspStatusAndSense,
+  // VSP responses
+  vspNegotiateLie,
+  vspTruncated,
+  // offers for non-hardened devices; confidential flags; duplicate and unknown relids
+  offerNonHardened,
+  offerConfidentialFlags,
+  offerDuplicateRelid,
+  offerRelidRange,
+  rescindUnknown,
+  rescindDuringOpen,
+  rescindAll,
+  // GPADL abuse
+  gpadlCreatedUnknown,
+  gpadlTorndownLive,
+  gpadlRefused,
+  gpadlStaleMapping,
+  gpadlTeardownRace,
+  // illegal interrupts and interrupt storms
+  illegalExceptionVectors,
+  illegalUnsetVectors,
+  interruptStorm,
+  stormDuringBoot,
+  // SynIC slot abuse
+  synicBadTypes,
+  synicPendingGames,
+  synicFlood,
+  // stalls
+  stallVersion,
+  stallOffers,
+  stallGpadl,
+  stallOpen,
+  stallIc,
+  stallTeardown,
 ];
 
 export function findAttack(name: string): Attack | undefined {

@@ -59,3 +59,33 @@ export const stallTransition = defineAttack({
     );
   },
 });
+
+export const visibilityFailsMidway = defineAttack({
+  name: "visibility-fails-during-ring-decrypt",
+  description:
+    "the hypervisor fails the conversion of the first channel ring the guest decrypts, leaving its pages half-converted",
+  klass: "visibility hypercalls that fail or report success without effect",
+  defeatedBy: ["leak-failed-conversions"],
+  appliesTo: coco,
+  setup(ctx) {
+    // Armed from the start of the first 8-page decryption (a utility channel's two
+    // 16 KiB rings) to its end: every visibility call or page-state change fails.
+    let armed = false;
+    let done = false;
+    ctx.at("set_memory:begin", (d) => {
+      if (done || d["enc"] !== 0 || d["count"] !== 8) return;
+      armed = done = true;
+      ctx.note(`failing the decryption of pfn 0x${Number(d["pfn"]).toString(16)}`);
+    });
+    ctx.at("set_memory:done", () => {
+      armed = false;
+    });
+    ctx.hypervisor.interpose({
+      hypercall: (i) =>
+        armed && i.code === HvCallCode.HVCALL_MODIFY_SPARSE_GPA_PAGE_HOST_VISIBILITY && i.from !== "host"
+          ? encodeResult(HvStatus.HV_STATUS_INSUFFICIENT_MEMORY)
+          : undefined,
+      pageStateChange: (_vp, _pfn, _n, _to, from) => (armed && from === "guest" ? false : undefined),
+    });
+  },
+});

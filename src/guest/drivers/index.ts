@@ -1,7 +1,10 @@
 // The VMBus drivers the guest image carries, in the order vmbus_probe tries them.
 // Storage, network and vPCI drivers join this list with their issues.
 import type { HvDriver } from "../vmbus/driver.ts";
+import { HV_PCI } from "./hv_pci.ts";
 import { HV_UTILS } from "./hv_utils/index.ts";
+import { NETVSC } from "./netvsc.ts";
+import { STORVSC } from "./storvsc.ts";
 import { UNHARDENED_DRIVERS } from "./unhardened.ts";
 
-export const GUEST_DRIVERS: readonly HvDriver[] = [HV_UTILS, ...UNHARDENED_DRIVERS];
+export const GUEST_DRIVERS: readonly HvDriver[] = [HV_UTILS, STORVSC, NETVSC, HV_PCI, ...UNHARDENED_DRIVERS];

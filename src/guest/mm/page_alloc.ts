@@ -12,9 +12,18 @@ export class PageAllocator {
   readonly #limit: number;
   readonly #free = new Map<number, number[]>();
 
-  constructor(usablePages: number, base = ALLOC_BASE_PFN) {
+  readonly #leaked: (pfn: number, count: number) => boolean;
+  /** Pages a free() refused because their encryption state is unknown. */
+  leakedPages = 0;
+
+  constructor(
+    usablePages: number,
+    base = ALLOC_BASE_PFN,
+    leaked: (pfn: number, count: number) => boolean = () => false,
+  ) {
     this.#next = base;
     this.#limit = usablePages;
+    this.#leaked = leaked;
   }
 
   /** The first pfn of `count` free pages, or undefined when memory is exhausted. */
@@ -28,6 +37,10 @@ export class PageAllocator {
   }
 
   free(pfn: number, count: number): void {
+    if (this.#leaked(pfn, count)) {
+      this.leakedPages += count;
+      return;
+    }
     const list = this.#free.get(count) ?? [];
     list.push(pfn);
     this.#free.set(count, list);

@@ -47,11 +47,25 @@ export function setMemoryDecrypted(
 ): number {
   const ret = setMemoryEncPgtable(k, gpa / 4096, pages, false).ret;
   if (ret === 0) k.sharedRanges.set(gpa, { gpa, pages, purpose });
+  else leak(k, gpa, pages, ret);
   return ret;
 }
 
 export function setMemoryEncrypted(k: GuestKernel, gpa: number, pages: number): number {
   const ret = setMemoryEncPgtable(k, gpa / 4096, pages, true).ret;
-  if (ret === 0) k.sharedRanges.delete(gpa);
+  if (ret === 0) {
+    k.sharedRanges.delete(gpa);
+    k.leaked.delete(gpa / 4096);
+  } else leak(k, gpa, pages, ret);
   return ret;
+}
+
+/**
+ * A conversion failed part-way: the pages' state is unknown (some may be shared),
+ * so they must never be handed out again (Linux leaks them; see the 2024 series
+ * "hv: Don't free decrypted memory").
+ */
+function leak(k: GuestKernel, gpa: number, pages: number, ret: number): void {
+  k.leaked.set(gpa / 4096, pages);
+  k.log(`leaking ${pages} pages at 0x${gpa.toString(16)} whose encryption state is unknown (${ret})`);
 }

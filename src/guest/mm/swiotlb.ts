@@ -136,10 +136,11 @@ export function swiotlbInit(k: GuestKernel, memoryBytes: number): SwiotlbPool {
 /**
  * Whether the DMA API bounces at all: in a CoCo VM every streaming mapping goes
  * through swiotlb (force_dma_unencrypted); in a normal VM devices DMA straight
- * to the guest's buffers.
+ * to the guest's buffers. With swiotlb=noforce (the "swiotlb-bounce" hardening
+ * off) nothing bounces: a CoCo guest then hands devices its private GPAs.
  */
 export function dmaNeedsBounce(k: GuestKernel): boolean {
-  return k.cc.has("CC_ATTR_MEM_ENCRYPT");
+  return k.cc.has("CC_ATTR_MEM_ENCRYPT") && !k.swiotlbNoForce;
 }
 
 // ---- slot bookkeeping ----
@@ -174,8 +175,8 @@ export class SwiotlbSlots {
   readonly privateSrc = new Map<number, Uint8Array>();
   index = 0;
   used = 0;
-  /** One bounce's worth of scratch (copies between two guest addresses go through it). */
-  readonly scratch = new Uint8Array(IO_TLB_MAX_MAPPING + IO_TLB_SIZE);
+  /** Per segment: its pages are backed as one run (made on first use, so a bounce is one copy). */
+  readonly segBacked: Uint8Array;
 
   constructor(nslabs: number) {
     this.nslabs = nslabs;
@@ -186,6 +187,7 @@ export class SwiotlbSlots {
     this.head = new Uint8Array(nslabs);
     this.alignMask = new Uint32Array(nslabs);
     this.startOffset = new Uint16Array(nslabs);
+    this.segBacked = new Uint8Array(Math.ceil(nslabs / IO_TLB_SEGSIZE));
     for (let i = 0; i < nslabs; i++)
       this.list[i] = Math.min(IO_TLB_SEGSIZE - (i % IO_TLB_SEGSIZE), nslabs - i);
   }
@@ -299,6 +301,12 @@ export interface SwiotlbMapOptions {
   label?: Label;
   /** For a private-bytes source: the offset its first byte has in its page (orig_addr's low bits). */
   origOffset?: number;
+  /**
+   * FROM_DEVICE only: the caller zeroes its buffer before the device fills it, so
+   * the bounce buffer gets zeros (what the map's copy of a zeroed original holds)
+   * written straight into it, labelled `label`, instead of a copy of the original.
+   */
+  zeroed?: boolean;
 }
 
 export type SwiotlbMapResult =
@@ -309,7 +317,6 @@ export type SwiotlbUnmapResult = "ok" | "not-mapped";
 
 function copyIn(
   k: GuestKernel,
-  s: SwiotlbSlots,
   tlbAddr: number,
   src: number | Uint8Array,
   srcOff: number,
@@ -317,8 +324,7 @@ function copyIn(
   label: Label,
 ): void {
   if (typeof src === "number") {
-    k.hw.mem.read(src + srcOff, len, s.scratch, 0);
-    k.hw.mem.write(tlbAddr, s.scratch.subarray(0, len), label);
+    k.hw.mem.move(tlbAddr, src + srcOff, len, label);
   } else {
     k.hw.mem.write(tlbAddr, src.subarray(srcOff, srcOff + len), label);
   }
@@ -326,16 +332,14 @@ function copyIn(
 
 function copyOut(
   k: GuestKernel,
-  s: SwiotlbSlots,
   tlbAddr: number,
   dst: number | Uint8Array,
   dstOff: number,
   len: number,
 ): void {
   if (typeof dst === "number") {
-    k.hw.mem.read(tlbAddr, len, s.scratch, 0);
     // What the device wrote is the host's data, not the guest's: it reveals nothing.
-    k.hw.mem.write(dst + dstOff, s.scratch.subarray(0, len), Label.HOST);
+    k.hw.mem.move(dst + dstOff, tlbAddr, len, Label.HOST);
   } else {
     k.hw.mem.read(tlbAddr, len, dst, dstOff);
   }
@@ -369,6 +373,7 @@ function attemptMap(
       detail: `swiotlb buffer is full (sz: ${size} bytes), total ${s.nslabs} (slots), used ${s.used} (slots)`,
     };
   s.padSlots[index] = 0;
+  backSegment(k, pool, s, index);
   for (let i = 0; i < nrSlots(size); i++) s.origAddr[index + i] = orig + i * IO_TLB_SIZE;
   s.head[index] = 1;
   s.alignMask[index] = minAlignMask >>> 0;
@@ -379,13 +384,34 @@ function attemptMap(
   st.maps++;
   st.usedSlots = s.used;
   st.hiwaterSlots = Math.max(st.hiwaterSlots, s.used);
-  if (pool.syncOnMapAlways || dir === DmaDirection.DMA_TO_DEVICE || dir === DmaDirection.DMA_BIDIRECTIONAL) {
+  if (o.zeroed && dir === DmaDirection.DMA_FROM_DEVICE) {
+    k.hw.mem.fill(tlbAddr, len, 0, o.label ?? Label.PUBLIC);
+  } else if (
+    pool.syncOnMapAlways ||
+    dir === DmaDirection.DMA_TO_DEVICE ||
+    dir === DmaDirection.DMA_BIDIRECTIONAL
+  ) {
     const label = o.label ?? (dir === DmaDirection.DMA_FROM_DEVICE ? Label.SECRET : Label.EXPOSED);
-    copyIn(k, s, tlbAddr, src, 0, len, label);
+    copyIn(k, tlbAddr, src, 0, len, label);
     st.copies++;
     st.bytesToDevice += len;
   }
   return { ok: true, tlbAddr, dmaAddr: k.hw.mem.translate(tlbAddr) };
+}
+
+/**
+ * Back the segment holding slot `index` as one run of pages the first time it is
+ * used (the kernel's pool is one linear mapping; here it makes a bounce one copy
+ * instead of one per page). Costs what touching those pages would cost anyway.
+ */
+function backSegment(k: GuestKernel, pool: SwiotlbPool, s: SwiotlbSlots, index: number): void {
+  const seg = Math.floor(index / IO_TLB_SEGSIZE);
+  if (s.segBacked[seg]) return;
+  s.segBacked[seg] = 1;
+  const first = seg * IO_TLB_SEGSIZE * IO_TLB_SIZE;
+  const bytes = Math.min(IO_TLB_SEGSIZE * IO_TLB_SIZE, pool.pages * PAGE_SIZE - first);
+  if (bytes >= PAGE_SIZE && first % PAGE_SIZE === 0)
+    k.hw.mem.window(pool.gpa + first, bytes - (bytes % PAGE_SIZE));
 }
 
 /**
@@ -468,8 +494,8 @@ function bounce(
   if (orig === INVALID) return 0;
   const n = Math.min(len, s.allocSize[index] ?? 0);
   const target = s.privateSrc.get(index) ?? orig;
-  if (toDevice) copyIn(k, s, tlbAddr, target, 0, n, Label.EXPOSED);
-  else copyOut(k, s, tlbAddr, target, 0, n);
+  if (toDevice) copyIn(k, tlbAddr, target, 0, n, Label.EXPOSED);
+  else copyOut(k, tlbAddr, target, 0, n);
   pool.stats.copies++;
   if (toDevice) pool.stats.bytesToDevice += n;
   else pool.stats.bytesFromDevice += n;

@@ -157,7 +157,10 @@ export class VmbusChannel {
 
   #sendable(): ChannelRing | number {
     if (this.rescind) return -Errno.ENODEV;
-    if (!this.ring || this.state !== "opened") return -Errno.EINVAL;
+    // hv_ringbuffer_write() checks only rescind: a callback that answers a packet the
+    // host sent before OPENCHANNEL_RESULT arrived (a relayed channel's answer travels
+    // further than its first packet) may already write.
+    if (!this.ring || (this.state !== "opened" && this.state !== "opening")) return -Errno.EINVAL;
     return this.ring;
   }
 

@@ -40,6 +40,16 @@ export interface VmbusOptions {
   isolationFilter: boolean;
   /** The max_version module parameter (default 6.0). */
   maxVersion?: number;
+  /** C22/C19 for netvsc: copy a received message out of the shared receive buffer before parsing it (default on). */
+  netvscCopy?: boolean;
+  /** C28: try a Confidential VMBus connection even without the CPUID bit (coco.rst's draft probe). */
+  probeConfidential?: boolean;
+  /** A guest before 6.19: no Confidential VMBus support, whatever the CPUID bit says (C29). */
+  preConfidential?: boolean;
+  /** C28: fall back to the host's VMBus when the confidential connection fails (default on). */
+  fallback?: boolean;
+  /** C29/C32: on a confidential connection refuse channel messages on the hypervisor's SynIC (default on). */
+  trustedOnly?: boolean;
 }
 
 export type ConnState = "disconnected" | "connecting" | "connected" | "failed";
@@ -84,6 +94,8 @@ export class VmbusConnection {
   decryptCalls = 0;
   /** INITIATE_CONTACT versions tried, in order. */
   readonly versionsTried: number[] = [];
+  /** Times a failed Confidential VMBus connection fell back to the host's (C28). */
+  fallbacks = 0;
   /** The private copy of the SynIC message being handled (vmbus_on_msg_dpc's msg_copy). */
   readonly msgCopy = new Uint8Array(256);
   /** The private copy of SINT2's event flags being scanned. */
@@ -193,11 +205,14 @@ export class VmbusConnection {
 export function vmbusConnect(conn: VmbusConnection): number {
   const k = conn.k;
   conn.state = "connecting";
-  const ip = k.alloc.alloc(1);
-  if (ip === undefined) return fail(conn, -Errno.ENOMEM);
-  conn.intPage = ip * PAGE_SIZE;
+  // A second attempt (the fallback to the host, C28) keeps the pages of the first.
+  if (conn.intPage === 0) {
+    const ip = k.alloc.alloc(1);
+    if (ip === undefined) return fail(conn, -Errno.ENOMEM);
+    conn.intPage = ip * PAGE_SIZE;
+  }
   k.hw.mem.fill(conn.intPage, PAGE_SIZE, 0, Label.PUBLIC);
-  for (let i = 0; i < 2; i++) {
+  for (let i = conn.monitorPages.length; i < 2; i++) {
     const gpa = conn.allocShared(1, `VMBus monitor page ${i + 1}`);
     if (gpa === undefined) return fail(conn, -Errno.ENOMEM);
     conn.monitorPages.push(gpa);

@@ -17,6 +17,7 @@ export const VMBUS_REJECTS = {
   HVCOCO_ERR_VMBUS_OFFER_CONFIDENTIAL: "offer with confidential flags the connection does not support",
   HVCOCO_ERR_VMBUS_OFFER_SUBCHANNEL: "offer duplicating a primary channel with sub_channel_index 0",
   HVCOCO_ERR_VMBUS_VERSION_ISOLATED: "VMBus version below 5.2 from a host of an isolated VM",
+  HVCOCO_ERR_VMBUS_UNTRUSTED_MSG: "a channel message on the hypervisor's SynIC while VMBus is confidential",
   HVCOCO_ERR_IC_SHORT: "IC packet shorter than its header or its message data",
   HVCOCO_ERR_IC_NEGOTIATE: "IC negotiate message with version counts that do not fit",
   HVCOCO_ERR_IC_MSGTYPE: "IC message type the service does not handle",

@@ -4,6 +4,10 @@
 // vmbus_on_msg_dpc, which copies the 256-byte message to private memory first,
 // validates the copy (message type, msgtype < 25, payload_size <= 240, the minimum
 // length of channel_message_table[]), dispatches it and ends the message (EOM).
+// With Confidential VMBus (6.19, §6.2, §6.5; C28, C31) the guest connects to the
+// paravisor, serves both SynICs — events and messages are checked on the
+// hypervisor's and on the paravisor's — and, as coco.rst's draft describes, falls
+// back to the host's VMBus when the confidential connection fails.
 import { Label } from "../../audit/labels.ts";
 import {
   HV_EVENT_FLAGS_BYTE_COUNT,
@@ -21,6 +25,7 @@ import type { GuestKernel } from "../kernel.ts";
 import { vmbusOnOffer, vmbusOnRescind, vmbusOnResponse } from "./channel_mgmt.ts";
 import { VmbusConnection, type VmbusOptions, vmbusConnect, vmbusRequestOffers } from "./connection.ts";
 import type { HvDriver } from "./driver.ts";
+import { hvPostMsgPagesDecrypted, vmbusFallBack } from "./fallback.ts";
 
 /** channel_message_table[]: handler type (0 = queued work, 1 = at once) and minimum payload length. */
 const MESSAGE_TABLE = new Map<number, { type: 0 | 1; minLen: number }>([
@@ -53,6 +58,15 @@ export function vmbusBusInit(
   const conn = new VmbusConnection(k, opts);
   k.vmbus = conn;
   conn.drivers.push(...drivers);
+  // 6.19: is_confidential from CPUID 0x40000082 EAX bit 3; the draft's probe tries it without the bit.
+  k.confidentialVmbus =
+    k.paravisor &&
+    opts.preConfidential !== true &&
+    (k.info?.confidentialVmbusAvailable === true || opts.probeConfidential === true);
+  if (k.confidentialVmbus) {
+    k.log("Establishing connection to the confidential VMBus");
+    k.step("vmbus_bus_init: Establishing connection to the confidential VMBus (no SINT proxy)");
+  } else if (hvPostMsgPagesDecrypted(k) !== 0) k.log("vmbus: post_msg_page could not be decrypted");
   k.step("vmbus_bus_init: hv_synic_alloc, hv_synic_init on every CPU");
   hvSynicAlloc(k);
   for (let vp = 0; vp < k.hw.cpus.length; vp++) {
@@ -67,7 +81,9 @@ export function vmbusBusInit(
     hvSynicEnable(k, vp, isr, { eoi: "manual" });
   }
   k.step("vmbus_connect: monitor pages, version negotiation");
-  if (vmbusConnect(conn) !== 0) return conn;
+  let ret = vmbusConnect(conn);
+  if (ret !== 0 && k.confidentialVmbus && opts.fallback !== false) ret = vmbusFallBack(conn, ret);
+  if (ret !== 0) return conn;
   k.step("vmbus_request_offers");
   vmbusRequestOffers(conn);
   conn.work.run();
@@ -82,15 +98,24 @@ export function vmbusSettled(conn: VmbusConnection): boolean {
   return true;
 }
 
-/** vmbus_isr(): channel events first, then the message slot. */
+/**
+ * vmbus_isr(): channel events first — the hypervisor SynIC's page, then the
+ * paravisor SynIC's — then the message slots in the same order (6.19).
+ */
 export function vmbusIsr(conn: VmbusConnection, vp: number): void {
-  const pages = conn.k.synic[vp];
-  if (!pages) return;
-  vmbusChanSched(conn, vp, pages.event);
-  const mem = conn.k.hw.mem;
-  mem.read(pages.message + SLOT + M.message_type, 4, conn.msgCopy);
+  const hyp = conn.k.synic[vp];
+  const para = conn.k.confidentialVmbus ? conn.k.paraSynic[vp] : undefined;
+  if (hyp) vmbusChanSched(conn, vp, hyp.event);
+  if (para) vmbusChanSched(conn, vp, para.event);
+  if (hyp) vmbusMessageSched(conn, vp, hyp.message + SLOT, false);
+  if (para) vmbusMessageSched(conn, vp, para.message + SLOT, true);
+}
+
+/** vmbus_message_sched(): a message in the SINT2 slot goes to vmbus_on_msg_dpc. */
+function vmbusMessageSched(conn: VmbusConnection, vp: number, slot: number, para: boolean): void {
+  conn.k.hw.mem.read(slot + M.message_type, 4, conn.msgCopy);
   if ((conn.msgCopy[0]! | conn.msgCopy[1]! | conn.msgCopy[2]! | conn.msgCopy[3]!) !== 0)
-    vmbusOnMsgDpc(conn, vp, pages.message + SLOT);
+    vmbusOnMsgDpc(conn, vp, slot, para);
 }
 
 const zero = new Uint8Array(4);
@@ -121,7 +146,7 @@ function vmbusChanSched(conn: VmbusConnection, vp: number, eventPage: number): v
 }
 
 /** vmbus_on_msg_dpc(): copy, validate, dispatch, end of message. */
-function vmbusOnMsgDpc(conn: VmbusConnection, vp: number, slot: number): void {
+function vmbusOnMsgDpc(conn: VmbusConnection, vp: number, slot: number, para: boolean): void {
   const k = conn.k;
   const copy = conn.msgCopy;
   k.hw.mem.read(slot, HV_MESSAGE_SIZE, copy);
@@ -129,6 +154,17 @@ function vmbusOnMsgDpc(conn: VmbusConnection, vp: number, slot: number): void {
   const type = dv.getUint32(M.message_type, true);
   if (type === HvMessageType.HVMSG_NONE) return;
   const done = () => vmbusSignalEom(conn, vp, slot, type);
+  // On a confidential connection every channel message comes from the paravisor; one
+  // on the hypervisor's SynIC is the host's and is refused (a model hardening: Linux
+  // 6.19 processes both pages alike).
+  if (!para && k.confidentialVmbus && type === HvMessageType.HVMSG_VMBUS && conn.opts.trustedOnly !== false) {
+    k.reject(
+      "HVCOCO_ERR_VMBUS_UNTRUSTED_MSG",
+      "channel message on the hypervisor's SynIC while VMBus is confidential",
+    );
+    done();
+    return;
+  }
   if (type !== HvMessageType.HVMSG_VMBUS) {
     if (type !== HvMessageType.HVMSG_TIMER_EXPIRED)
       k.reject("HVCOCO_ERR_SYNIC_MSG_TYPE", `SynIC message type 0x${type.toString(16)} on the VMBus SINT`);

@@ -14,6 +14,7 @@ import {
   RingWriter,
   type WriteOutcome,
 } from "../../vmbus/ring.ts";
+import type { HostInterposer } from "../interposer.ts";
 import type { Vsp } from "./vsp.ts";
 
 export interface HostChannelPort {
@@ -21,6 +22,8 @@ export interface HostChannelPort {
   signal(ch: HostChannel): void;
   /** A host-side complaint about what the guest put in the ring. */
   error(ch: HostChannel, what: string): void;
+  /** A malicious host's say over what its VSPs send (src/host/interposer.ts); none when honest. */
+  interposer?(): HostInterposer | undefined;
 }
 
 export class HostChannel {
@@ -70,8 +73,30 @@ export class HostChannel {
     flags = 0,
   ): WriteOutcome | VmbusFault {
     if (this.closed) return "full";
+    const lie = this.#port.interposer?.()?.vspPacket;
+    if (lie) {
+      const p = lie(this, { payload: payload.slice(off, off + len), transId, type, flags });
+      if (p === null) return "quiet"; // dropped: the VSP believes it was sent
+      if (p) ({ payload, transId, type, flags, off, len } = { ...p, off: 0, len: p.payload.length });
+    }
     const r = this.outbound.writePacket(type, flags, transId, payload, off, len, Label.HOST);
     if (r === "signal" || r === "quiet") this.packetsOut++;
+    if (r === "signal") this.#signal();
+    return r;
+  }
+
+  /**
+   * Send a packet the VSP laid out whole — descriptor (offset8, len8), extended
+   * header (a transfer-page header, say) and payload — in `packet[0, len)`, `len` a
+   * multiple of 8; signal the guest if the ring was empty. netvsp's receive path.
+   */
+  sendRaw(packet: Uint8Array, len: number): WriteOutcome | VmbusFault {
+    if (this.closed) return "full";
+    const b = this.outbound.begin(len);
+    if (b !== "ok") return b;
+    this.outbound.put(packet, 0, len, Label.HOST);
+    const r = this.outbound.end();
+    this.packetsOut++;
     if (r === "signal") this.#signal();
     return r;
   }

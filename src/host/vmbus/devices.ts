@@ -21,6 +21,11 @@ export function defaultIcs(): HostIcs {
   return { heartbeat: new HeartbeatIc(), timesync: new TimeSyncIc(), shutdown: new ShutdownIc() };
 }
 
+/** The PCIe offer of a vPCI bus (after the default list: relid 14). */
+export function vpciDevice(vsp: Vsp): HostDevice {
+  return { name: "pcie", ifType: DeviceGuid.HV_PCIE_GUID, ifInstance: instanceGuid(14), vsp };
+}
+
 /** The default offer list, in offer order (relid = position + 1). `replace` swaps in VSPs by device name. */
 export function defaultDevices(ics: HostIcs, replace: Readonly<Record<string, Vsp>> = {}): HostDevice[] {
   const G = DeviceGuid;

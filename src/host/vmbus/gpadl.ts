@@ -3,9 +3,9 @@
 // of guest memory. A contiguous run of pages is one HostWindow; anything else is
 // read and written page by page through the UntrustedView. Either way the host
 // gets plaintext only of pages the guest shared.
-import type { UntrustedView } from "../../platform/untrusted-view.ts";
 import type { GpadlBodyMsg, GpadlHeaderMsg } from "../../vmbus/messages.ts";
 import type { RingMemory } from "../../vmbus/ring.ts";
+import type { ServerMemory } from "./io.ts";
 
 const PAGE = 4096;
 
@@ -58,7 +58,7 @@ export function gpadlInRange(g: ServerGpadl, pages: number): boolean {
 }
 
 /** Map pages [first, first + count) of a GPADL as one RingMemory. */
-export function mapGpadlPages(view: UntrustedView, g: ServerGpadl, first: number, count: number): RingMemory {
+export function mapGpadlPages(view: ServerMemory, g: ServerGpadl, first: number, count: number): RingMemory {
   const pfns = g.pfns.slice(first, first + count);
   let contiguous = true;
   for (let i = 1; i < pfns.length && contiguous; i++) contiguous = pfns[i] === pfns[0]! + i;
@@ -66,15 +66,15 @@ export function mapGpadlPages(view: UntrustedView, g: ServerGpadl, first: number
   return new PagedHostMemory(view, pfns);
 }
 
-/** A RingMemory over scattered guest pages, every access through the UntrustedView. */
+/** A RingMemory over scattered guest pages, every access through the server's view (the host's UntrustedView). */
 export class PagedHostMemory implements RingMemory {
   readonly size: number;
-  readonly #view: UntrustedView;
+  readonly #view: ServerMemory;
   readonly #pfns: readonly number[];
   readonly #u32 = new Uint8Array(4);
   readonly #dv = new DataView(this.#u32.buffer);
 
-  constructor(view: UntrustedView, pfns: readonly number[]) {
+  constructor(view: ServerMemory, pfns: readonly number[]) {
     this.#view = view;
     this.#pfns = pfns;
     this.size = pfns.length * PAGE;

@@ -13,6 +13,7 @@ import {
   type InitiateContactMsg,
 } from "../../vmbus/messages.ts";
 import { monitorGroupBit, monitorPendingOffset } from "../../vmbus/monitor.ts";
+import type { HostInterposer } from "../interposer.ts";
 import { HostChannel, type HostChannelPort } from "./channel.ts";
 import {
   gpadlAddBody,
@@ -22,7 +23,7 @@ import {
   mapGpadlPages,
   type ServerGpadl,
 } from "./gpadl.ts";
-import type { VmbusServerIo } from "./io.ts";
+import type { MessageTarget, VmbusServerIo } from "./io.ts";
 import type { HostDevice } from "./vsp.ts";
 
 /** NTSTATUS STATUS_UNSUCCESSFUL: the status of a refused GPADL or open. */
@@ -58,6 +59,8 @@ export class VmbusServer {
   version = 0;
   /** The VP the guest asked channel messages on (INITIATE_CONTACT target_vcpu). */
   targetVp = 0;
+  /** The SINT and VTL the client asked its messages on (msg_sint / msg_vtl, protocol >= 5.0). */
+  messageTarget: MessageTarget = { sint: Conn.VMBUS_MESSAGE_SINT, vtl: 0 };
   /** monitor_page1 / monitor_page2 as the guest sent them. */
   monitorPages: readonly [bigint, bigint] | undefined;
   /** Every INITIATE_CONTACT received, in order. */
@@ -67,6 +70,8 @@ export class VmbusServer {
   /** What the server refused, in order (host-side log). */
   readonly errors: string[] = [];
   readonly channels = new Map<number, ServerChannel>();
+  /** A malicious host's changes to what its VSPs send (none when honest). */
+  interposer: HostInterposer | undefined;
   readonly #byConnection = new Map<number, ServerChannel>();
   readonly #gpadls = new Map<number, ServerGpadl>();
   readonly #port: HostChannelPort;
@@ -97,12 +102,18 @@ export class VmbusServer {
     this.#port = {
       signal: (hc) => this.io.signalGuest(hc.targetVp, hc.relid),
       error: (hc, what) => this.#error(`relid ${hc.relid} (${hc.name}): ${what}`),
+      interposer: () => this.interposer,
     };
   }
 
   /** Does the host take channel messages on this connection id (HvPostMessage's check)? */
   acceptsConnection(connectionId: number): boolean {
     return this.messageConnectionIds.includes(connectionId);
+  }
+
+  /** A GPADL the guest described (being assembled, or created), by handle. */
+  gpadl(handle: number): Readonly<ServerGpadl> | undefined {
+    return this.#gpadls.get(handle);
   }
 
   /** The channel of a device by name. */
@@ -117,7 +128,7 @@ export class VmbusServer {
   }
 
   #post(m: ChannelMessage): void {
-    this.io.postToGuest(this.targetVp, encodeChannelMessage(m));
+    this.io.postToGuest(this.targetVp, encodeChannelMessage(m), this.messageTarget);
   }
 
   /** A channel message the guest posted (runs as a host task). */
@@ -236,6 +247,10 @@ export class VmbusServer {
     this.contacts.push(m);
     if (this.connected) this.#reset();
     this.targetVp = m.targetVcpu;
+    this.messageTarget =
+      m.versionRequested >= VmbusVersion.VERSION_WIN10_V5
+        ? { sint: m.msgSint, vtl: m.msgVtl }
+        : { sint: Conn.VMBUS_MESSAGE_SINT, vtl: 0 };
     const ok = this.versions.includes(m.versionRequested);
     if (ok) {
       this.connected = true;

@@ -1,0 +1,139 @@
+// A coverage-guided fuzz campaign over host actions. Deterministic: a shard's
+// sequence of cases is a function of (seed, shard) alone, so a campaign splits
+// across cores and machines and any case can be run again; only where a
+// time-bounded run stops depends on the clock. Each case runs on a fresh VM.
+import { Prng } from "../../util/prng.ts";
+import { caseToJson, type FuzzCase } from "./case.ts";
+import { runCase } from "./execute.ts";
+import { mutate, seedCorpus } from "./mutate.ts";
+
+export interface Shard {
+  index: number;
+  count: number;
+}
+
+export interface CampaignOptions {
+  seed: number;
+  shard: Shard;
+  /** Configurations to fuzz (as parseConfig accepts them). */
+  configs: readonly Record<string, unknown>[];
+  /** True when the campaign must stop (a deadline; injected so the core keeps no clock). */
+  stop: (iterations: number) => boolean;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface Progress {
+  iterations: number;
+  coverage: number;
+  corpus: number;
+  findings: number;
+}
+
+export interface Finding {
+  /** A short signature: what went wrong, without the variable parts (for de-duplication). */
+  signature: string;
+  findings: string[];
+  config: string;
+  replay: string;
+  case: unknown;
+}
+
+export interface CampaignResult {
+  seed: number;
+  shard: Shard;
+  iterations: number;
+  coverage: string[];
+  corpus: unknown[];
+  findings: Finding[];
+}
+
+/** A shard's own seed: distinct, deterministic streams per (seed, shard). */
+export function shardSeed(seed: number, shard: Shard): number {
+  let h = (seed ^ Math.imul(shard.index + 1, 0x9e3779b1) ^ Math.imul(shard.count, 0x85ebca6b)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+function signature(findings: readonly string[]): string {
+  return findings.map((f) => f.replace(/0x[0-9a-f]+|\d+/g, "#")).join(" | ");
+}
+
+export function runCampaign(o: CampaignOptions): CampaignResult {
+  if (o.configs.length === 0) throw new Error("a campaign needs at least one configuration");
+  const rng = Prng.fromSeed(shardSeed(o.seed, o.shard));
+  const coverage = new Set<string>();
+  const corpus: FuzzCase[] = [];
+  const findings = new Map<string, Finding>();
+  let iterations = 0;
+
+  const consider = (c: FuzzCase): void => {
+    const r = runCase(c);
+    iterations++;
+    let fresh = false;
+    for (const id of r.coverage)
+      if (!coverage.has(id)) {
+        coverage.add(id);
+        fresh = true;
+      }
+    if (fresh) corpus.push(c);
+    if (r.verdict.finding) {
+      const sig = `${r.verdict.config}: ${signature(r.verdict.findings)}`;
+      if (!findings.has(sig))
+        findings.set(sig, {
+          signature: sig,
+          findings: r.verdict.findings,
+          config: r.verdict.config,
+          replay: r.verdict.replay,
+          case: caseToJson(c),
+        });
+    }
+  };
+
+  // The seed corpus: every shard runs it (cheap, and each needs a baseline).
+  for (const config of o.configs) {
+    const seedCfg = { ...config, seed: (config["seed"] as number | undefined) ?? o.seed };
+    for (const c of seedCorpus(rng, seedCfg)) {
+      if (o.stop(iterations)) break;
+      consider(c);
+    }
+  }
+  while (!o.stop(iterations) && corpus.length > 0) {
+    const parent = corpus[rng.int(0, corpus.length - 1)]!;
+    const other = corpus[rng.int(0, corpus.length - 1)];
+    consider(mutate(rng, parent, other));
+    if (o.onProgress && iterations % 16 === 0)
+      o.onProgress({ iterations, coverage: coverage.size, corpus: corpus.length, findings: findings.size });
+  }
+  return {
+    seed: o.seed,
+    shard: o.shard,
+    iterations,
+    coverage: [...coverage].sort(),
+    corpus: corpus.map(caseToJson),
+    findings: [...findings.values()],
+  };
+}
+
+/** Combine shard results: union of coverage, corpora and findings (by signature). */
+export function mergeResults(
+  results: readonly CampaignResult[],
+): Omit<CampaignResult, "shard"> & { shards: Shard[] } {
+  const coverage = new Set<string>();
+  const findings = new Map<string, Finding>();
+  const corpus: unknown[] = [];
+  let iterations = 0;
+  for (const r of results) {
+    iterations += r.iterations;
+    for (const c of r.coverage) coverage.add(c);
+    for (const f of r.findings) if (!findings.has(f.signature)) findings.set(f.signature, f);
+    corpus.push(...r.corpus);
+  }
+  return {
+    seed: results[0]?.seed ?? 0,
+    shards: results.map((r) => r.shard),
+    iterations,
+    coverage: [...coverage].sort(),
+    corpus,
+    findings: [...findings.values()],
+  };
+}

@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { mergeResults, runCampaign, shardSeed } from "../../src/adversary/fuzz/campaign.ts";
+import { caseFromJson, caseToJson } from "../../src/adversary/fuzz/case.ts";
+import { mutate, seedCorpus } from "../../src/adversary/fuzz/mutate.ts";
+import { Prng } from "../../src/util/prng.ts";
+
+const CONFIGS = [
+  { isolation: "snp", mode: "paravisor", memory: "64M", vcpus: 1 },
+  { isolation: "tdx", mode: "enlightened", memory: "64M", vcpus: 1 },
+];
+
+test("a bounded fuzz campaign finds nothing, grows coverage past the seed corpus, and replays identically", () => {
+  const run = () =>
+    runCampaign({ seed: 3, shard: { index: 0, count: 1 }, configs: CONFIGS, stop: (n) => n >= 120 });
+  const a = run();
+  assert.equal(a.iterations, 120);
+  assert.deepEqual(a.findings, [], JSON.stringify(a.findings.map((f) => f.signature)));
+  assert.ok(
+    a.coverage.some((c) => c.startsWith("reject:")),
+    "the guest's validation branches are reached",
+  );
+  const b = run();
+  assert.deepEqual(b.coverage, a.coverage);
+  assert.deepEqual(b.corpus, a.corpus);
+});
+
+test("shards are distinct, deterministic streams, and merge unions their results", () => {
+  assert.notEqual(shardSeed(1, { index: 0, count: 2 }), shardSeed(1, { index: 1, count: 2 }));
+  assert.equal(shardSeed(1, { index: 1, count: 2 }), shardSeed(1, { index: 1, count: 2 }));
+  const s0 = runCampaign({ seed: 1, shard: { index: 0, count: 2 }, configs: CONFIGS, stop: (n) => n >= 40 });
+  const s1 = runCampaign({ seed: 1, shard: { index: 1, count: 2 }, configs: CONFIGS, stop: (n) => n >= 40 });
+  assert.notDeepEqual(s0.corpus, s1.corpus);
+  const m = mergeResults([s0, s1]);
+  assert.equal(m.iterations, 80);
+  assert.ok(m.coverage.length >= Math.max(s0.coverage.length, s1.coverage.length));
+  for (const c of s0.coverage) assert.ok(m.coverage.includes(c));
+});
+
+test("fuzz cases survive JSON, and mutation keeps them well-formed", () => {
+  const rng = Prng.fromSeed(9);
+  let c = seedCorpus(rng, CONFIGS[0]!)[0]!;
+  for (let i = 0; i < 500; i++) {
+    c = mutate(rng, c, c);
+    assert.ok(c.actions.length <= 24);
+    const back = caseFromJson(JSON.parse(JSON.stringify(caseToJson(c))));
+    assert.deepEqual(caseToJson(back), caseToJson(c));
+  }
+  assert.throws(() => caseFromJson({ config: {}, actions: [{ kind: "nope" }] }), /unknown kind/);
+  assert.throws(
+    () => caseFromJson({ config: {}, actions: [{ kind: "message", vp: 0, payload: "zz" }] }),
+    /hex/,
+  );
+});
+
+test("hvcoco fuzz with workers writes a summary; merge combines shard folders; bad flags exit 2", () => {
+  const dir = mkdtempSync(join(tmpdir(), "hvcoco-fuzz-"));
+  const cli = (...a: string[]) =>
+    spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...a], { encoding: "utf8" });
+  const a = cli(
+    "fuzz",
+    "--seconds",
+    "30",
+    "--max-cases",
+    "25",
+    "--workers",
+    "2",
+    "--shard",
+    "0/2",
+    "--out",
+    join(dir, "a"),
+    "--json",
+  );
+  assert.equal(a.status, 0, a.stderr);
+  const sa = JSON.parse(a.stdout) as { iterations: number; shards: unknown[]; findings: unknown[] };
+  assert.equal(sa.iterations, 50);
+  assert.equal(sa.shards.length, 2);
+  const b = cli("fuzz", "--seconds", "30", "--max-cases", "25", "--shard", "1/2", "--out", join(dir, "b"));
+  assert.equal(b.status, 0, b.stderr);
+  const m = cli("fuzz", "merge", join(dir, "a"), join(dir, "b"), "--out", join(dir, "m"), "--json");
+  assert.equal(m.status, 0, m.stderr);
+  const sm = JSON.parse(m.stdout) as { iterations: number; shards: unknown[] };
+  assert.equal(sm.iterations, 75);
+  assert.equal(sm.shards.length, 3);
+  assert.ok(readdirSync(join(dir, "m")).includes("summary.json"));
+  JSON.parse(readFileSync(join(dir, "m", "summary.json"), "utf8"));
+  for (const args of [
+    ["fuzz", "--shard", "2/2"],
+    ["fuzz", "--seconds", "-1"],
+    ["fuzz", "--workers", "0"],
+    ["fuzz", "merge", join(dir, "nope")],
+  ]) {
+    const r = cli(...args);
+    assert.equal(r.status, 2, args.join(" "));
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  }
+});
