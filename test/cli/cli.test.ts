@@ -40,11 +40,24 @@ test("hvcoco run --json: the standard configurations, no CoCo leak, exit 0", () 
   }
 });
 
-test("hvcoco run prints the table", () => {
+test("hvcoco run prints the configurations side by side, one column each, and fits a wide terminal", () => {
   const r = hvcoco("run");
   assert.equal(r.code, 0, r.err);
-  for (const s of ["configuration", "snp-paravisor", "VMPL2", "L2", "secret bytes leaked"])
+  for (const s of [
+    "boot and placement",
+    "guest runs at",
+    "VMPL2",
+    "L2",
+    "secret bytes leaked",
+    "per MiB: bytes bounced",
+    "cvmbus",
+  ])
     assert.ok(r.out.includes(s), s);
+  const lines = r.out.split("\n");
+  assert.ok(Math.max(...lines.map((l) => l.length)) <= 170, "at most 170 columns");
+  // Every configuration is a column: the placement row names each one's guest level.
+  const row = lines.find((l) => l.includes("guest runs at"))!;
+  assert.equal(row.split("│").length - 3, 9);
 });
 
 test("bad input: one line on stderr, exit 2, no stack trace", () => {
