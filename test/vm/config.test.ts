@@ -71,6 +71,8 @@ test("configInput inverts parseConfig, including the optional keys", () => {
   for (const input of [
     { isolation: "snp", mode: "enlightened", restrictedInjection: true, seed: 3, memory: "256M" },
     { isolation: "tdx", mode: "paravisor", paravisorImage: "tampered", unharden: ["not-present"] },
+    { isolation: "snp", mode: "paravisor", vmbus: "confidential", paravisorStorage: "ring-only" },
+    { isolation: "snp", mode: "paravisor", vmbusProbe: true },
     { isolation: "none" },
   ]) {
     const a = parseConfig(input);
