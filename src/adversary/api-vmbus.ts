@@ -82,7 +82,7 @@ export interface VspPacketView {
  * it decodes) and raw; undefined leaves it as it is.
  */
 export interface VmbusInterposer {
-  /** A channel message the server posts: bytes to post instead, null to drop it. */
+  /** A channel message the server posts (to the guest, or with Confidential VMBus to the relay): bytes to post instead, null to drop it. */
   toGuest?(m: ChannelMessage | undefined, raw: Uint8Array, vp: number): Uint8Array | null | undefined;
   /** A channel message the guest posted: null to ignore it (the server never answers). */
   fromGuest?(m: ChannelMessage | undefined, raw: Uint8Array, vp: number): null | undefined;
@@ -113,6 +113,15 @@ export interface VmbusHandles {
   post(payload: Uint8Array, vp?: number): "delivered" | "queued" | "dropped";
   /** Encode and post a channel message (any field values, any relid). */
   send(m: ChannelMessage, vp?: number): "delivered" | "queued" | "dropped";
+  /**
+   * Raw channel-message bytes posted where the server's own messages go: to its
+   * client's SINT — the guest's, or with Confidential VMBus the paravisor's relay at
+   * VTL2 (offers, rescinds and answers the paravisor passes on to the guest).
+   * `post` and `send` always go to the guest's VMBus SINT on the hypervisor's SynIC.
+   */
+  postToClient(payload: Uint8Array, vp?: number): "delivered" | "queued" | "dropped";
+  /** Encode and post a channel message where the server's own messages go (see postToClient). */
+  sendToClient(m: ChannelMessage, vp?: number): "delivered" | "queued" | "dropped";
   /** Rescind an offered device the honest way: its VSP stops, RESCIND_CHANNELOFFER goes out. */
   rescind(relid: number): boolean;
   /** Set event flag `relid` on the guest's VMBus SINT and interrupt it (any relid). */

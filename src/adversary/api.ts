@@ -10,9 +10,11 @@
 //  - the host's VMBus server (api-vmbus.ts): channel messages to the guest, offers
 //    and rescinds, the host end of each open channel's rings, VSP responses, the
 //    GPADLs the guest described, and which guest messages it answers;
-//  - the devices the host emulates behind MMIO, and the paravisor's untrusted
-//    hypercall path (what the host may ask a paravisor).
+//  - the devices the host emulates behind MMIO or offers (a vPCI bus, chosen
+//    before the VM starts), and the paravisor's untrusted hypercall path (what the
+//    host may ask a paravisor).
 // The auditor, not the attack, decides the outcome.
+import type { VpciFunctionSpec } from "../host/vsp/vpci-config.ts";
 import type { CpuidRegs } from "../hypervisor/cpuid.ts";
 import type { HypervisorInterposer } from "../hypervisor/interposer.ts";
 import type { MmioDevice } from "../platform/mmio.ts";
@@ -73,6 +75,19 @@ export interface HypervisorHandles {
   honestCpuid(leaf: number): CpuidRegs;
 }
 
+/**
+ * What the host brings to the VM before it starts: the devices it offers are its
+ * own choice (an attack that needs a device the default host does not offer asks
+ * for it here).
+ */
+export interface HostSetup {
+  /**
+   * Offer a vPCI bus (a device assigned to the VM, C23): true for the default
+   * function (a MANA VF with two BARs), or the functions and newest protocol version.
+   */
+  vpci?: boolean | { functions?: readonly VpciFunctionSpec[]; maxVersion?: number };
+}
+
 export interface AttackContext {
   readonly config: VmConfig;
   readonly host: HostHandles;
@@ -102,6 +117,8 @@ export interface Attack {
   honest?: boolean;
   /** Configurations it applies to (default: every CoCo configuration). */
   appliesTo?(config: VmConfig): boolean;
+  /** The devices the host sets up before the VM starts (default: the standard set). */
+  host?: HostSetup;
   /** Runs before the VM boots: install interposers and interleaving-point actions. */
   setup?(ctx: AttackContext): void;
   /** Runs after the guest's workload: the host's last moves (reads, writes, probes). */

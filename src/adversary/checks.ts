@@ -8,13 +8,19 @@
 //  - did the machine settle once the attack stopped (a guest that never stops
 //    working is hung), and what did the guest give up waiting for (it must time
 //    out rather than hang)?
+//  - (checks-devices.ts) did netvsc take a frame from outside the range it checked
+//    (C22), the guest take a host channel for a confidential one (C30), or hv_pci
+//    put a BAR outside the VMBus MMIO ranges (C23)?
 //  - do the channels the attack did not touch still work: the host's heartbeat and
-//    time sync each send one request and must get the right answer.
+//    time sync each send one request and must get the right answer; and the ones no
+//    host may touch (the paravisor's storage, where the guest stored its key page
+//    once it booted) must work whatever it did.
 import { isHvsockOffer, VMBUS_DEVS } from "../guest/vmbus/devices.ts";
 import type { IcVsp } from "../host/vsp/ic.ts";
 import { PAGE_SIZE } from "../platform/page.ts";
 import { HOST_TIME_NS } from "../vm/utilities.ts";
 import type { Vm } from "../vm/vm.ts";
+import { type Secret, storedSecretIntact } from "../vm/workload.ts";
 import { DESC_SIZE } from "../vmbus/ring.ts";
 import type { Touched } from "./touch.ts";
 
@@ -65,14 +71,35 @@ export function timeouts(vm: Vm): string[] {
   return out;
 }
 
+/**
+ * Whether the guest should hold the paravisor's storage: it is on the paravisor's
+ * confidential connection and the paravisor serves a disk. Asked once the guest
+ * booted; the workload then stores its key page there.
+ */
+export function expectsParavisorStorage(vm: Vm): boolean {
+  const pv = vm.paravisor;
+  return vm.guest.confidentialVmbus && pv?.vmbus?.confidential === true && pv.storage !== undefined;
+}
+
+/** The name the probe gives the paravisor's storage channel. */
+export const PARAVISOR_STORAGE = "paravisor storage";
+
 export interface ChannelProbe {
   checked: string[];
   lost: string[];
 }
 
-/** The heartbeat and time sync, unless the attack touched them: one request each, answered right. */
-export function probeChannels(vm: Vm, touched: Touched): ChannelProbe {
+/**
+ * The heartbeat and time sync, unless the attack touched them: one request each,
+ * answered right. And the channels no host may touch at all, whatever it did: with
+ * Confidential VMBus the guest reads its key page back from the paravisor's disk.
+ */
+export function probeChannels(vm: Vm, touched: Touched, stored?: Secret): ChannelProbe {
   const out: ChannelProbe = { checked: [], lost: [] };
+  if (stored) {
+    out.checked.push(PARAVISOR_STORAGE);
+    if (!storedSecretIntact(vm, stored)) out.lost.push(PARAVISOR_STORAGE);
+  }
   const ics = vm.host.ics;
   const probes: [IcVsp, () => boolean][] = [
     [ics.heartbeat, () => ics.heartbeat.beat()],

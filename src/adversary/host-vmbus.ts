@@ -255,6 +255,10 @@ export function vmbusHandles(
     touchMessage(raw);
     return host.postRaw(vp, raw);
   };
+  const toClient = (raw: Uint8Array, vp: number) => {
+    touchMessage(raw);
+    return host.postToClient(vp, raw);
+  };
 
   return {
     offers(): OfferInfo[] {
@@ -280,6 +284,8 @@ export function vmbusHandles(
     gpadls: () => [...recorded],
     post: (payload, vp = server.targetVp) => post(payload, vp),
     send: (m, vp = server.targetVp) => post(encodeChannelMessage(m), vp),
+    postToClient: (payload, vp = server.targetVp) => toClient(payload, vp),
+    sendToClient: (m, vp = server.targetVp) => toClient(encodeChannelMessage(m), vp),
     rescind(relid) {
       touched.relid(relid);
       return server.rescind(relid);

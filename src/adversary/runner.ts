@@ -5,21 +5,25 @@
 // whether the channels the attack left alone still answer. Any finding comes with
 // a replay line that reproduces it.
 import { GuestPanic } from "../guest/panic.ts";
+import type { HostOptions } from "../host/host.ts";
 import { GuestCrash } from "../platform/exceptions.ts";
 import { PAGE_SIZE, PageFlag } from "../platform/page.ts";
 import { configInput, type VmConfig } from "../vm/config.ts";
 import type { HookFn } from "../vm/hooks.ts";
 import { Vm } from "../vm/vm.ts";
-import { plantSecret, secretIntact, strayReadIntoPage } from "../vm/workload.ts";
-import type { Attack, AttackContext } from "./api.ts";
+import { plantSecret, secretIntact, storeSecret, strayReadIntoPage } from "../vm/workload.ts";
+import type { Attack, AttackContext, HostSetup } from "./api.ts";
 import {
   type ChannelProbe,
   checkIsolatedOffers,
+  expectsParavisorStorage,
+  PARAVISOR_STORAGE,
   probeChannels,
   settles,
   timeouts,
   watchReaders,
 } from "./checks.ts";
+import { checkConfidentialChannels, checkVpciBars, watchNetvsc } from "./checks-devices.ts";
 import { vmbusHandles } from "./host-vmbus.ts";
 import { synicHandles } from "./hv-handles.ts";
 import { type ReplaySpec, replayLine } from "./replay.ts";
@@ -126,18 +130,24 @@ export function attackContext(vm: Vm, notes: string[], session = new AttackSessi
   };
 }
 
+/** The host's options for what an attack asks it to set up. */
+function hostOptions(h: HostSetup): HostOptions {
+  return h.vpci ? { vpci: h.vpci === true ? true : { ...h.vpci } } : {};
+}
+
 export function runAttack(
   attack: Attack,
   config: VmConfig,
   spec?: Omit<ReplaySpec, "config">,
   observe?: (vm: Vm) => void,
 ): Verdict {
-  const vm = new Vm(config);
+  const vm = new Vm(config, attack.host ? { host: hostOptions(attack.host) } : {});
   observe?.(vm);
   const notes: string[] = [];
   const session = new AttackSession();
   const ctx = attackContext(vm, notes, session);
   watchReaders(vm);
+  watchNetvsc(vm);
   let hung = false;
   let probe: ChannelProbe = { checked: [], lost: [] };
   let crashed = false;
@@ -167,8 +177,15 @@ export function runAttack(
     reason = boot.crash;
   } else {
     let secret: ReturnType<typeof plantSecret> | undefined;
+    let stored: typeof secret;
     guard(() => {
       secret = plantSecret(vm);
+      // Where its disk is the paravisor's, the guest stores the key page on it: it
+      // must get it back at the end, whatever the host did.
+      if (expectsParavisorStorage(vm)) {
+        stored = secret;
+        storeSecret(vm, secret);
+      }
       vm.scheduler.runUntilIdle();
     });
     if (!crashed && !refused) guard(() => attack.after?.(ctx));
@@ -176,7 +193,7 @@ export function runAttack(
     // The attack stops acting; a machine that still does not settle is hung.
     session.detach();
     if (!crashed && !refused) guard(() => (hung = !settles(vm)));
-    if (!crashed && !refused && !hung) guard(() => (probe = probeChannels(vm, session.touched)));
+    if (!crashed && !refused && !hung) guard(() => (probe = probeChannels(vm, session.touched, stored)));
     // Whatever the attack did, a curious host then reads every page its SLAT maps.
     const buf = new Uint8Array(PAGE_SIZE);
     for (const r of vm.platform.untrustedView("host").mappedRuns())
@@ -193,6 +210,8 @@ export function runAttack(
       integrityLost = !intact;
     }
     checkIsolatedOffers(vm);
+    checkConfidentialChannels(vm);
+    checkVpciBars(vm);
   }
   const a = vm.audit;
   const violations = a.violations
@@ -205,7 +224,12 @@ export function runAttack(
   if (integrityLost) findings.push("guest data changed by the host");
   for (const v of violations) findings.push(`${v.code}: ${v.message}`);
   if (hung) findings.push("the guest never settled after the attack (hung)");
-  for (const c of probe.lost) findings.push(`the ${c} channel, untouched by the attack, no longer answers`);
+  for (const c of probe.lost)
+    findings.push(
+      c === PARAVISOR_STORAGE
+        ? "the paravisor's storage, which no host may touch, no longer gives back the guest's data"
+        : `the ${c} channel, untouched by the attack, no longer answers`,
+    );
   const waited = timeouts(vm);
   if (attack.honest && waited.length > 0)
     findings.push(`with an honest host the guest timed out waiting for ${waited[0]}`);

@@ -96,12 +96,23 @@ export async function loadAttackScript(file: string): Promise<Attack> {
     throw new ScriptError(`attack script ${file}: "after" must be a function`);
   if (!a.setup && !a.after)
     throw new ScriptError(`attack script ${file}: the attack has neither setup() nor after()`);
+  const vpci = a.host?.vpci;
+  if (
+    a.host !== undefined &&
+    (typeof a.host !== "object" ||
+      a.host === null ||
+      (vpci !== undefined && typeof vpci !== "boolean" && (typeof vpci !== "object" || vpci === null)))
+  )
+    throw new ScriptError(
+      `attack script ${file}: "host" must be { vpci?: true | { functions, maxVersion } }`,
+    );
   const full: Attack = {
     name: a.name,
     description: typeof a.description === "string" ? a.description : "a user's attack script",
     klass: typeof a.klass === "string" ? a.klass : "user script",
     defeatedBy: Array.isArray(a.defeatedBy) ? a.defeatedBy : [],
     ...(a.appliesTo ? { appliesTo: a.appliesTo } : {}),
+    ...(a.host ? { host: a.host } : {}),
     ...(a.setup ? { setup: a.setup } : {}),
     ...(a.after ? { after: a.after } : {}),
   };

@@ -3,13 +3,14 @@
 import Table from "cli-table3";
 import pc from "picocolors";
 import type { Attack } from "../adversary/api.ts";
+import { ATTACK_CONFIGS } from "../adversary/configs.ts";
 import { caseFromJson } from "../adversary/fuzz/case.ts";
 import { caseAttack } from "../adversary/fuzz/execute.ts";
 import { ATTACKS, applies, findAttack } from "../adversary/library/index.ts";
 import { decodeReplay, type ReplaySpec } from "../adversary/replay.ts";
 import { runAttack, type Verdict } from "../adversary/runner.ts";
 import { loadAttackScript, ScriptError } from "../adversary/script.ts";
-import { HARDENINGS, parseConfig, STANDARD_CONFIGS, type VmConfig } from "../vm/config.ts";
+import { HARDENINGS, parseConfig, type VmConfig } from "../vm/config.ts";
 import { EXIT_FINDING, EXIT_OK, UsageError } from "./errors.ts";
 
 export interface AttackOptions {
@@ -28,7 +29,7 @@ export interface AttackOptions {
 function configsFor(o: AttackOptions, extra: Record<string, unknown> = {}): VmConfig[] {
   const base = o.isolation
     ? [{ isolation: o.isolation, ...(o.mode ? { mode: o.mode } : {}) }]
-    : STANDARD_CONFIGS;
+    : ATTACK_CONFIGS;
   return base.map((c) => {
     const r = parseConfig({
       memory: o.memory ?? "128M",

@@ -11,7 +11,7 @@ import type { UntrustedView } from "../platform/untrusted-view.ts";
 import type { Disk } from "./backends/disk.ts";
 import type { HostInterposer } from "./interposer.ts";
 import { defaultDevices, defaultIcs, type HostIcs, vpciDevice } from "./vmbus/devices.ts";
-import type { VmbusServerIo } from "./vmbus/io.ts";
+import type { MessageTarget, VmbusServerIo } from "./vmbus/io.ts";
 import { VmbusServer, type VmbusServerOptions } from "./vmbus/server.ts";
 import type { HostDevice, Vsp } from "./vmbus/vsp.ts";
 import { NetVsp } from "./vsp/netvsp.ts";
@@ -38,7 +38,7 @@ export interface HostWiring {
    * A message to a client at VTL2 (the paravisor's relay connects with msg_vtl 2):
    * the hypervisor delivers it to that VTL's SynIC. Absent: dropped.
    */
-  postToVtl2?: (vp: number, sint: number, payload: Uint8Array) => void;
+  postToVtl2?: (vp: number, sint: number, payload: Uint8Array) => boolean;
   /** The MMIO the hypervisor forwards to the host's devices (where a vPCI bus puts its config space). */
   mmio?: MmioMap;
 }
@@ -57,20 +57,20 @@ export class HostPartition {
   /** A malicious host's changes to its own VMBus behaviour (none when honest). */
   interposer: HostInterposer | undefined;
   readonly #synic: Synic;
+  readonly #postToVtl2: HostWiring["postToVtl2"];
 
   constructor(w: HostWiring, opts: HostOptions = {}) {
     this.memory = w.memory;
     this.ics = defaultIcs();
     this.#synic = w.synic;
+    this.#postToVtl2 = w.postToVtl2;
     this.io = {
       memory: w.memory,
+      // What the server posts goes to its client — the guest, or the paravisor's relay
+      // at VTL2 — and a malicious host's interposer sees it either way.
       postToGuest: (vp, payload, target) => {
-        if (target?.vtl === 2) {
-          w.postToVtl2?.(vp, target.sint, payload);
-          return;
-        }
         const lie = this.interposer?.toGuest?.(vp, payload);
-        if (lie !== null) this.postRaw(vp, lie ?? payload);
+        if (lie !== null) this.#deliver(vp, lie ?? payload, target);
       },
       signalGuest: (vp, relid) => {
         w.synic.signalEvent(vp, VMBUS_MESSAGE_SINT, relid);
@@ -103,6 +103,20 @@ export class HostPartition {
   /** Post channel-message bytes to the guest's VMBus SINT as they are (HvPostMessage from the root). */
   postRaw(vp: number, payload: Uint8Array): PostOutcome {
     return this.#synic.postMessage(vp, VMBUS_MESSAGE_SINT, HvMessageType.HVMSG_VMBUS, payload);
+  }
+
+  /**
+   * Post channel-message bytes as they are to where the server's client asked its
+   * messages to go: the guest's VMBus SINT, or (Confidential VMBus) the paravisor's
+   * relay at VTL2.
+   */
+  postToClient(vp: number, payload: Uint8Array): PostOutcome {
+    return this.#deliver(vp, payload, this.vmbus.messageTarget);
+  }
+
+  #deliver(vp: number, payload: Uint8Array, target: MessageTarget | undefined): PostOutcome {
+    if (target?.vtl === 2) return this.#postToVtl2?.(vp, target.sint, payload) ? "delivered" : "dropped";
+    return this.postRaw(vp, payload);
   }
 
   /** HvPostMessage's far end: take the message if it is for the VMBus server, handle it later. */

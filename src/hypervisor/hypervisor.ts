@@ -13,6 +13,7 @@ import {
   HV_GPA_RANGE_FOR_VISIBILITY,
   HV_INPUT_POST_MESSAGE,
 } from "../hyperv/hypercall-abi.ts";
+import { HV_MESSAGE_PAYLOAD_BYTE_COUNT } from "../hyperv/synic-abi.ts";
 import { ioapicMmio } from "../paravisor/devices.ts";
 import { IoApic } from "../paravisor/ioapic.ts";
 import { GHCB_OFFSETS, GHCB_USAGE, HV_DOORBELL_PAGE } from "../platform/ghcb.ts";
@@ -195,7 +196,7 @@ export class Hypervisor {
     // VMMCALL's #VC puts RCX/RDX/R8 in the GHCB as they are: a fast call's input is the RDX value.
     if (c.fast && path === "ghcb")
       return this.hypercallFast(vp, control, BigInt(inputGpa), BigInt(outputGpa), from, path);
-    const lie = this.interposer?.hypercall?.({ vp, code: c.code, from, inputGpa });
+    const lie = this.interposer?.hypercall?.({ vp, code: c.code, from, inputGpa, outputGpa });
     if (lie !== undefined)
       return this.#record(c.code, from, path, Number(lie & 0xffffn), Number((lie >> 32n) & 0xfffn));
     if (!this.#vp(vp)) return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_VP_INDEX, 0);
@@ -203,7 +204,6 @@ export class Hypervisor {
     if (c.fast) return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_HYPERCALL_INPUT, 0);
     if (inputGpa % 8 !== 0 || outputGpa % 8 !== 0)
       return this.#record(c.code, from, path, HvStatus.HV_STATUS_INVALID_ALIGNMENT, 0);
-    void outputGpa;
     switch (c.code) {
       case HvCallCode.HVCALL_MODIFY_SPARSE_GPA_PAGE_HOST_VISIBILITY: {
         const input = this.view.read(inputGpa, HV_GPA_RANGE_FOR_VISIBILITY.size, this.#scratch);
@@ -537,7 +537,7 @@ export class Hypervisor {
       type,
       size: payload.length,
     }));
-    if (!this.paravisorSynic) return false;
+    if (!this.paravisorSynic || payload.length > HV_MESSAGE_PAYLOAD_BYTE_COUNT) return false;
     this.paravisorSynic(vp, sint, type, payload.slice());
     return true;
   }

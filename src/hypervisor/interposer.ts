@@ -13,6 +13,8 @@ export interface HypercallInfo {
   from: Actor;
   /** GPA of the input block for memory calls; undefined for fast calls. */
   inputGpa?: number;
+  /** GPA of the output page for memory calls (0: none); where the hypervisor writes a call's output. */
+  outputGpa?: number;
 }
 
 export interface HypervisorInterposer {

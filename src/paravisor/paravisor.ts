@@ -39,6 +39,7 @@ import type { Platform } from "../platform/platform.ts";
 import { hardened } from "../vm/config.ts";
 import { type CpuidFilterOptions, filterCpuid } from "./cpuid_filter.ts";
 import { DeviceEmulation } from "./emulation.ts";
+import { forwardingPages, outputBytes } from "./forwarding.ts";
 import { InterruptMediator } from "./interrupts.ts";
 import type { BouncePool } from "./vmbus/device.ts";
 import type { ParavisorVmbus } from "./vmbus/server.ts";
@@ -71,8 +72,9 @@ export class Paravisor {
   forwarded = 0;
   /** Refusals of guest requests (the paravisor protects itself and the guest's memory). */
   readonly refusals: string[] = [];
-  /** The paravisor's own shared page for forwarding hypercall input to the hypervisor. */
+  /** The paravisor's own shared pages for forwarding a hypercall's input and output (forwarding.ts). */
   #sharedPage = -1;
+  #sharedOutput = -1;
   booted = false;
   /** The IO-APIC and vTPM behind private MMIO, and the exits the paravisor passes on (C10, C12). */
   readonly devices: DeviceEmulation;
@@ -171,11 +173,14 @@ export class Paravisor {
     );
     const v = p.validate("paravisor", 0, p.memory.pages, true);
     if (!v.ok) throw new Error(`paravisor could not validate memory: ${v.code}`);
-    // Its one shared page for hypercall input it forwards (the last page of VTL2 memory).
-    this.#sharedPage = (p.paravisorPfn + p.paravisorPages - 1) * PAGE_SIZE;
-    this.#step("share one forwarding page with the hypervisor");
-    if (!this.#exit.pageStateChange(0, this.#sharedPage / PAGE_SIZE, 1, "shared"))
-      throw new Error("hypervisor refused the paravisor's forwarding page");
+    // Its shared pages for the hypercalls it forwards: input (the last page of VTL2
+    // memory) and output (the page below).
+    const fwd = forwardingPages(p.paravisorPfn, p.paravisorPages);
+    this.#sharedPage = fwd.input;
+    this.#sharedOutput = fwd.output;
+    this.#step("share the forwarding pages (hypercall input and output) with the hypervisor");
+    if (!this.#exit.pageStateChange(0, fwd.output / PAGE_SIZE, 2, "shared"))
+      throw new Error("hypervisor refused the paravisor's forwarding pages");
     // The hypervisor SynIC's message and event pages the guest will map (supplied, decrypted).
     this.#step("supply the SynIC message and event pages");
     const n = 2 * p.config.vcpus;
@@ -282,14 +287,24 @@ export class Paravisor {
     if (c.code === HvCallCode.HVCALL_MODIFY_SPARSE_GPA_PAGE_HOST_VISIBILITY)
       return this.#visibility(vp, control, inputGpa);
     if (c.code === HvCallCode.HVCALL_POST_MESSAGE) return this.#postMessage(vp, inputGpa);
-    // Anything else: copy the input into the forwarding page and pass the call on.
+    // Anything else: copy the input into the forwarding page and pass the call on;
+    // its output comes back through the output forwarding page (the hypervisor
+    // writes only shared memory), and the paravisor copies it to the guest's page.
     if (!this.#guestOwns(Math.floor(inputGpa / PAGE_SIZE)))
       return this.#refuse("hypercall input outside guest memory", HvStatus.HV_STATUS_ACCESS_DENIED);
+    const withOutput = outputGpa !== 0;
+    if (withOutput && !this.#guestOwns(Math.floor(outputGpa / PAGE_SIZE)))
+      return this.#refuse("hypercall output outside guest memory", HvStatus.HV_STATUS_ACCESS_DENIED);
     const input = this.mem.read(inputGpa, PAGE_SIZE - (inputGpa % PAGE_SIZE));
     this.mem.write(this.#sharedPage, input, Label.PUBLIC);
     this.forwarded++;
-    void outputGpa;
-    return this.#exit.hypercall(vp, control, this.#sharedPage, 0);
+    if (!withOutput) return this.#exit.hypercall(vp, control, this.#sharedPage, 0);
+    const n = outputBytes(c.code, outputGpa);
+    this.mem.fill(this.#sharedOutput, n, 0, Label.PUBLIC);
+    const r = this.#exit.hypercall(vp, control, this.#sharedPage, this.#sharedOutput);
+    if (resultStatus(r) === HvStatus.HV_STATUS_SUCCESS)
+      this.mem.write(outputGpa, this.mem.read(this.#sharedOutput, n), Label.HOST);
+    return r;
   }
 
   /** A fast call through the hypercall page: registers only, forwarded as they are. */

@@ -51,10 +51,8 @@ export function routeVmbus(hv: Hypervisor, host: HostPartition): void {
 }
 
 /** A message the host's server sends its VTL2 client: through the hypervisor, to the paravisor's SynIC. */
-export function postToVtl2(hv: Hypervisor): (vp: number, sint: number, payload: Uint8Array) => void {
-  return (vp, sint, payload) => {
-    hv.postToParavisor(vp, sint, HvMessageType.HVMSG_VMBUS, payload);
-  };
+export function postToVtl2(hv: Hypervisor): (vp: number, sint: number, payload: Uint8Array) => boolean {
+  return (vp, sint, payload) => hv.postToParavisor(vp, sint, HvMessageType.HVMSG_VMBUS, payload);
 }
 
 /** What the paravisor's VMBus needs from the machine. */

@@ -1,6 +1,9 @@
 // The guest's standard workload under observation: a secret in private memory
-// whose integrity can be checked afterwards. Attacks and `hvcoco run` share it.
+// whose integrity can be checked afterwards, stored on the guest's disk where that
+// disk is the paravisor's. Attacks and `hvcoco run` share it.
 import { Label } from "../audit/labels.ts";
+import type { ScsiDisk, ScsiHost } from "../guest/drivers/storvsc/sd.ts";
+import { scsiHostOf } from "../guest/drivers/storvsc.ts";
 import { PAGE_SIZE } from "../platform/page.ts";
 import type { Vm } from "./vm.ts";
 
@@ -36,4 +39,47 @@ export function strayReadIntoPage(vm: Vm, pfn: number): void {
   const mem = vm.guest.hw.mem;
   if (pfn < 1 || mem.check(pfn - 1, false) !== undefined) return;
   mem.loadUnalignedZeropad(pfn * PAGE_SIZE - 3);
+}
+
+/** The block of its disk where the guest keeps its key page. */
+export const SECRET_LBA = 64;
+
+/**
+ * The guest's disk when it is one the host cannot reach: the paravisor's, on an
+ * encrypted ring (Confidential VMBus). A host's disk gets no key material.
+ */
+function trustedDisk(vm: Vm): { host: ScsiHost; disk: ScsiDisk } | undefined {
+  const host = scsiHostOf(vm.guest);
+  const disk = host?.disks[0];
+  if (!host || !disk || !host.dev.ch.coRingBuffer || disk.writeProtect) return undefined;
+  return { host, disk };
+}
+
+/**
+ * Where the guest's disk is the paravisor's, it stores its key page there and reads
+ * it back (C24, C26, C27: data the host must never see on its way). False when
+ * there is no such disk or the round trip failed.
+ */
+export function storeSecret(vm: Vm, s: Secret): boolean {
+  const t = trustedDisk(vm);
+  if (!t) return false;
+  const blocks = s.bytes.length / t.disk.blockSize;
+  if (!t.host.write(t.disk, SECRET_LBA, blocks, s.gpa).ok) return false;
+  return storedSecretIntact(vm, s);
+}
+
+/** The guest reads its key page back from the paravisor's disk: true when it is what it stored. */
+export function storedSecretIntact(vm: Vm, s: Secret): boolean {
+  const t = trustedDisk(vm);
+  const pfn = vm.guest.alloc.alloc(1);
+  if (!t || pfn === undefined) return false;
+  const gpa = pfn * PAGE_SIZE;
+  try {
+    const r = t.host.read(t.disk, SECRET_LBA, s.bytes.length / t.disk.blockSize, gpa);
+    if (!r.ok) return false;
+    const back = vm.guest.hw.mem.read(gpa, s.bytes.length);
+    return back.every((b, i) => b === s.bytes[i]);
+  } finally {
+    vm.guest.alloc.free(pfn, 1);
+  }
 }

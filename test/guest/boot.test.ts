@@ -83,9 +83,10 @@ test("C9: the paravisor runs first and makes all memory private; the guest skips
       if (ch.ring) rings += (ch.ring.sendSize + ch.ring.recvSize) / PAGE_SIZE;
     assert.equal(vmbus, 2 + rings);
     assert.ok(netvsc > 0);
-    // The swiotlb pool, the paravisor's forwarding page, the SynIC pages it supplies,
-    // one GHCB (SNP) or post_msg_page (TDX) per CPU, and VMBus's pages.
-    assert.equal(shared, pool.pages + 1 + 2 * vcpus + vcpus + vmbus + netvsc);
+    // The swiotlb pool, the paravisor's two forwarding pages (hypercall input and
+    // output), the SynIC pages it supplies, one GHCB (SNP) or post_msg_page (TDX) per
+    // CPU, and VMBus's pages.
+    assert.equal(shared, pool.pages + 2 + 2 * vcpus + vcpus + vmbus + netvsc);
     assert.equal(
       mem.countPages(PageFlag.STATE_MASK | PageFlag.VALIDATED, PageState.PRIVATE | PageFlag.VALIDATED),
       mem.pages - shared,

@@ -4,6 +4,13 @@ import type { Attack } from "../api.ts";
 import { honestHost } from "./baseline.ts";
 import { cpuidFlipParavisor, cpuidHideIsolation, cpuidShrinkBoundary, cpuidWrongType } from "./cpuid.ts";
 import {
+  hostReadsBouncePages,
+  offerRelidCollision,
+  relayOfferConfidentialFlags,
+  untrustedPathClose,
+  untrustedSynicRescind,
+} from "./cvmbus.ts";
+import {
   gpadlCreatedUnknown,
   gpadlRefused,
   gpadlStaleMapping,
@@ -47,6 +54,7 @@ import {
   ringWriteIndexRewound,
   ringWriteIndexUnaligned,
 } from "./ring.ts";
+import { netvscRewriteAfterCheck, netvscXferRanges, rndisBadOffsets } from "./rndis.ts";
 import { stallGpadl, stallIc, stallOffers, stallOpen, stallTeardown, stallVersion } from "./stalls.ts";
 import { storvspBadLengths, storvspBogusCompletions, storvspStatusAndSense } from "./storage.ts";
 import { synicBadTypes, synicFlood, synicPendingGames } from "./synic.ts";
@@ -62,14 +70,17 @@ import {
   visibilityNoEffect,
   visibilityRefused,
 } from "./visibility.ts";
+import { vpciBarSizeLies, vpciJunkBusMessages, vpciJunkConfigReads, vpciReadGuestPadding } from "./vpci.ts";
 import { vspBogusTransactions, vspNegotiateLie, vspTruncated } from "./vsp.ts";
 
 export const ATTACKS: readonly Attack[] = [
   honestHost,
-  // host reads and writes of private pages
+  // host reads and writes of private pages (and of what the guest shares)
   hostReadsPrivate,
   hostWritesPrivate,
   fakeVtpm,
+  hostReadsBouncePages,
+  vpciReadGuestPadding,
   // CPUID and MSR lies
   cpuidHideIsolation,
   cpuidFlipParavisor,
@@ -99,12 +110,14 @@ export const ATTACKS: readonly Attack[] = [
   toctouLengthAfterValidate,
   toctouOffsetAfterValidate,
   toctouAfterCopy,
+  netvscRewriteAfterCheck,
   // malformed, truncated and oversized channel messages
   msgTypeOutOfRange,
   msgNoHandler,
   msgTruncated,
   msgOversized,
   msgRandomJunk,
+  untrustedPathClose,
   // bogus transaction ids and completions
   msgUnsolicited,
   vspBogusTransactions,
@@ -115,14 +128,23 @@ export const ATTACKS: readonly Attack[] = [
   // VSP responses
   vspNegotiateLie,
   vspTruncated,
+  // RNDIS messages with bad offsets; junk vPCI config replies
+  rndisBadOffsets,
+  netvscXferRanges,
+  vpciJunkConfigReads,
+  vpciBarSizeLies,
+  vpciJunkBusMessages,
   // offers for non-hardened devices; confidential flags; duplicate and unknown relids
   offerNonHardened,
   offerConfidentialFlags,
+  relayOfferConfidentialFlags,
   offerDuplicateRelid,
   offerRelidRange,
   rescindUnknown,
   rescindDuringOpen,
   rescindAll,
+  untrustedSynicRescind,
+  offerRelidCollision,
   // GPADL abuse
   gpadlCreatedUnknown,
   gpadlTorndownLive,

@@ -1,7 +1,7 @@
 // Putting the paravisor's Confidential VMBus together (C24): its SynIC is the
 // paravisor's own; its VMBus server relays the host's channels and serves its
 // storage; what it sends the host or the guest's hypervisor SynIC goes through its
-// one shared forwarding page and the hypervisor (HvPostMessage,
+// shared input forwarding page and the hypervisor (HvPostMessage,
 // HvCallPostMessageDirect, HvCallSignalEventDirect).
 import { Label } from "../../audit/labels.ts";
 import type { HypervisorExit } from "../../guest/hardware.ts";
@@ -17,6 +17,7 @@ import type { CpuMemory } from "../../platform/cpu-memory.ts";
 import { PAGE_SIZE, PageFlag, PageState } from "../../platform/page.ts";
 import type { Platform } from "../../platform/platform.ts";
 import { hardened } from "../../vm/config.ts";
+import { FORWARDING_PAGES } from "../forwarding.ts";
 import type { BouncePool } from "./device.ts";
 import { ParavisorVmbus, type ParavisorVmbusOptions } from "./server.ts";
 import {
@@ -54,9 +55,9 @@ export function createParavisorVmbus(
   forwardingPage: () => number,
   w: ParavisorVmbusWiring,
 ): ParavisorVmbusParts {
-  // The bounce pool: VTL2 pages just below the forwarding page.
+  // The bounce pool: VTL2 pages just below the forwarding pages.
   const bounce: BouncePool = {
-    pfn: p.paravisorPfn + p.paravisorPages - 1 - BOUNCE_PAGES,
+    pfn: p.paravisorPfn + p.paravisorPages - FORWARDING_PAGES - BOUNCE_PAGES,
     pages: BOUNCE_PAGES,
     hostVisible: !hardened(p.config, "slat-exclusion"),
   };

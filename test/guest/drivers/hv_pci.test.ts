@@ -13,6 +13,7 @@ import { HvCallCode } from "../../../src/hyperv/hvgdk.ts";
 import { decodeMov, emulateNpf } from "../../../src/hypervisor/mmio-access.ts";
 import { GuestCrash } from "../../../src/platform/exceptions.ts";
 import { MmioMap } from "../../../src/platform/mmio.ts";
+import { PAGE_SIZE, PageFlag, PageState } from "../../../src/platform/page.ts";
 import { Vm } from "../../../src/vm/vm.ts";
 import { PacketType } from "../../../src/vmbus/constants.ts";
 import { PciMessageType, PciProtocolVersion } from "../../../src/vmbus/hv-pci-proto.ts";
@@ -78,6 +79,34 @@ test("C23: in a CoCo VM vPCI config space is read and written by HvCallMmioRead/
     assert.equal(b.config!.hypercalls, reads + writes);
     assert.ok(vm.hypervisor.refusals.every((r) => !r.includes("not emulated")));
     assert.ok(vm.host.vpci!.functions[0]!.reads > 0, "the accesses reached the host's config space");
+    assert.equal(vm.audit.secretBytesLeaked, 0);
+  }
+});
+
+test("C23: with a paravisor the guest's HvCallMmioRead/Write go through the hypercall page to the paravisor, which forwards them through its shared pages and copies the read's output back; the guest's own pages stay private", () => {
+  for (const c of [
+    { isolation: "snp", mode: "paravisor" },
+    { isolation: "tdx", mode: "paravisor" },
+  ]) {
+    const vm = vpciVm(c);
+    assert.equal(vm.guest.info?.useMmioHypercalls, true, `${c.isolation}: Hyper-V's hint for a CoCo VM`);
+    const b = bus(vm);
+    checkEnumerated(vm, b);
+    const hv = vm.hypervisor;
+    const reads = hv.byCode.get(HvCallCode.HVCALL_MMIO_READ) ?? 0;
+    const writes = hv.byCode.get(HvCallCode.HVCALL_MMIO_WRITE) ?? 0;
+    assert.ok(reads > 0 && writes > 0, `${c.isolation}: ${reads} reads, ${writes} writes by hypercall`);
+    assert.equal(b.config!.trapped, 0);
+    assert.equal(b.config!.hypercalls, reads + writes, "every access went to the hypervisor once");
+    assert.ok(vm.paravisor!.forwarded >= reads + writes, "each one forwarded by the paravisor");
+    // The guest's per-CPU input page (and the output after its input block) stays
+    // private: the hypervisor read the paravisor's forwarding page and wrote its output
+    // page, both shared, and never the guest's.
+    const input = vm.guest.percpu[0]!.inputPage;
+    const state = vm.platform.memory.flags(input / PAGE_SIZE) & PageFlag.STATE_MASK;
+    assert.equal(state, PageState.PRIVATE);
+    assert.equal(vm.hypervisor.refusals.filter((r) => r.includes("MMIO")).length, 0);
+    assert.equal(vm.audit.refusedWrites, 0, "the hypervisor wrote only shared pages");
     assert.equal(vm.audit.secretBytesLeaked, 0);
   }
 });

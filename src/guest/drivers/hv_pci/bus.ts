@@ -37,6 +37,8 @@ import { PciConfigAccess } from "./config.ts";
 /** The VMBus device's MMIO ranges (its ACPI _CRS): low below the IO-APIC, high above any RAM. */
 export const VMBUS_LOW_MMIO = { base: 0xf8000000, end: 0xfec00000 } as const;
 export const VMBUS_HIGH_MMIO_BASE = 2 ** 40;
+/** Where the high range ends (the model's 64 TiB of guest physical address space). */
+export const VMBUS_HIGH_MMIO_END = 2 ** 46;
 
 /** Why hv_pci refuses what the host sent. Codes are stable. */
 export const HVPCI_REJECTS = {
@@ -44,6 +46,9 @@ export const HVPCI_REJECTS = {
   HVCOCO_ERR_HVPCI_PACKET_TYPE: "a host packet of a type the driver does not take",
   HVCOCO_ERR_HVPCI_UNSOLICITED: "a completion for no request outstanding",
   HVCOCO_ERR_HVPCI_BAR_MISMATCH: "config space sizes a BAR differently from the resource requirements",
+  HVCOCO_ERR_HVPCI_BAR_WINDOW:
+    "a BAR that does not fit the window its resource requirements set aside (left unassigned)",
+  HVCOCO_ERR_HVPCI_MMIO_SPACE: "resource requirements that need more MMIO space than the VMBus ranges have",
 } as const;
 export type HvPciRejectCode = keyof typeof HVPCI_REJECTS;
 
@@ -248,14 +253,27 @@ export class HvPciBus {
       lowSize += r.low;
       highSize += r.high;
     }
+    // vmbus_allocate_mmio() finds the windows in the VMBus ranges, or the probe fails.
     const align = (x: number, a: number) => Math.ceil(x / a) * a;
+    const room = (base: number, end: number, need: bigint, what: string): boolean => {
+      if (need <= BigInt(Math.max(0, end - base))) return true;
+      this.#reject(
+        "HVCOCO_ERR_HVPCI_MMIO_SPACE",
+        `Need 0x${need.toString(16)} of ${what} MMIO space. Consider reconfiguring the VM.`,
+      );
+      return false;
+    };
+    const lowEnd = low ? VMBUS_LOW_MMIO.end : VMBUS_HIGH_MMIO_END;
     if (lowSize > 0n) {
       const base = align(next, 0x100000);
+      if (!room(base, lowEnd, lowSize, "low")) return this.#fail("bridge windows", -Errno.ENOMEM);
       this.lowWindow = { base, size: Number(lowSize) };
       next = base + Number(lowSize);
     }
     if (highSize > 0n) {
       const base = low ? VMBUS_HIGH_MMIO_BASE : align(next, 0x100000);
+      if (!room(base, VMBUS_HIGH_MMIO_END, highSize, "high"))
+        return this.#fail("bridge windows", -Errno.ENOMEM);
       this.highWindow = { base, size: Number(highSize) };
     }
     // hv_send_resources_allocated(): RESOURCES_ASSIGNED2 from 1.2 on.
@@ -327,11 +345,22 @@ export class HvPciBus {
         });
         if (is64) i++;
       }
-      // Assign each BAR from its window, naturally aligned, and check it reads back.
+      // Assign each BAR from its window, naturally aligned, and check it reads back. A
+      // BAR that does not fit (config space sized it larger than the resource
+      // requirements did) stays unassigned, and then memory decode stays off
+      // (pci_assign_resource's "no space", pci_enable_resources' "not assigned").
+      const unassigned: number[] = [];
       for (const b of f.bars) {
         const w = b.is64 ? this.highWindow : this.lowWindow;
-        if (!w) continue;
-        const addr = Math.ceil(w.base / b.size) * b.size;
+        const addr = w && b.size > 0 ? Math.ceil(w.base / b.size) * b.size : Number.NaN;
+        if (!w || !Number.isSafeInteger(addr + b.size) || addr + b.size > w.base + w.size) {
+          this.#reject(
+            "HVCOCO_ERR_HVPCI_BAR_WINDOW",
+            `BAR${b.index}: no space for [mem size 0x${b.size.toString(16)}${b.is64 ? " 64bit" : ""}]`,
+          );
+          unassigned.push(b.index);
+          continue;
+        }
         w.size -= addr + b.size - w.base;
         w.base = addr + b.size;
         const at = PciReg.PCI_BASE_ADDRESS_0 + 4 * b.index;
@@ -342,7 +371,11 @@ export class HvPciBus {
           throw new ScanError(`BAR${b.index} did not take 0x${addr.toString(16)}`);
         b.address = addr;
       }
-      this.#write(f, PciReg.PCI_COMMAND, 2, cmd | PciReg.PCI_COMMAND_MEMORY);
+      if (unassigned.length > 0)
+        this.k.log(
+          `pci ${f.desc.winSlot.toString(16).padStart(4, "0")}: can't enable device: BAR ${unassigned[0]} not assigned`,
+        );
+      else this.#write(f, PciReg.PCI_COMMAND, 2, cmd | PciReg.PCI_COMMAND_MEMORY);
       f.command = this.#read(f, PciReg.PCI_COMMAND, 2);
       this.k.log(
         `pci ${f.desc.winSlot.toString(16).padStart(4, "0")}: [${f.vendor.toString(16).padStart(4, "0")}:${f.device.toString(16).padStart(4, "0")}] type ${f.headerType.toString(16).padStart(2, "0")} class 0x${f.classCode.toString(16).padStart(6, "0")}, ${f.bars.length} memory BARs`,

@@ -33,9 +33,17 @@ import { netvscTxComplete } from "./send.ts";
 
 /** The named point between the checks of a received RNDIS message and its use (an adversary acts here). */
 export const NETVSC_RX_VALIDATED_HOOK = "netvsc:rndis-validated";
+/**
+ * The named point where the guest has decided which bytes of a received RNDIS
+ * packet are the frame, just before it takes them: where the data it checked was
+ * (`checkedAt`/`checkedLen`, from the message's start) and where the data it uses
+ * is (`usedAt`/`usedLen`). The auditor holds the two against each other.
+ */
+export const NETVSC_RX_DELIVER_HOOK = "netvsc:rndis-deliver";
 
-/** The hook's detail, reused for every message (no allocation per frame). */
+/** The hooks' details, reused for every message (no allocation per frame). */
 const RX_POINT = { offset: 0, len: 0 };
+const USE_POINT = { offset: 0, len: 0, checkedAt: 0, checkedLen: 0, usedAt: 0, usedLen: 0 };
 const COMP = new Uint8Array(8);
 const COMP_VIEW = new DataView(COMP.buffer);
 const XFER_HDR = 24;
@@ -278,6 +286,8 @@ function rndisFilterReceive(dev: NetvscDevice, offset: number, buflen: number): 
       RX_POINT.offset = offset;
       RX_POINT.len = buflen;
       k.hooks.fire(NETVSC_RX_VALIDATED_HOOK, RX_POINT);
+      // The frame comes from the private copy: what was checked is what is used.
+      fireUse(dev, offset, buflen, pv.dataOffset, pv.dataLength, pv.dataOffset, pv.dataLength);
       deliver(dev, buf.subarray(pv.dataOffset, pv.dataOffset + pv.dataLength));
       return true;
     }
@@ -325,11 +335,32 @@ function receiveDataInPlace(dev: NetvscDevice, offset: number, buflen: number): 
   // The time-of-use read: whatever the shared bytes say now.
   const useOffset = mem.getU32(offset + 8);
   const useLen = Math.min(mem.getU32(offset + 12), SKB_BYTES);
+  const at = RNDIS_HEADER_SIZE;
+  fireUse(dev, offset, buflen, at + dataOffset, dataLen, at + useOffset, useLen);
   k.hw.mem.read(dev.recv!.gpa + offset + RNDIS_HEADER_SIZE + useOffset, useLen, dev.scratch, 0);
   dev.stats.copies++;
   dev.stats.copyBytes += useLen;
   deliver(dev, dev.scratch.subarray(0, useLen));
   return true;
+}
+
+function fireUse(
+  dev: NetvscDevice,
+  offset: number,
+  len: number,
+  checkedAt: number,
+  checkedLen: number,
+  usedAt: number,
+  usedLen: number,
+): void {
+  const u = USE_POINT;
+  u.offset = offset;
+  u.len = len;
+  u.checkedAt = checkedAt;
+  u.checkedLen = checkedLen;
+  u.usedAt = usedAt;
+  u.usedLen = usedLen;
+  dev.k.hooks.fire(NETVSC_RX_DELIVER_HOOK, u);
 }
 
 function deliver(dev: NetvscDevice, frame: Uint8Array): void {
