@@ -1,8 +1,9 @@
 // The boundary: one stream through which every crossing between actors passes
-// (CPUID, MSR, hypercall, exception, interrupt, SynIC message or event, VMBus
-// signal, host access to a guest page, visibility change). Emitting costs nothing
-// beyond a counter when nobody listens; the auditor, the trace writer and the report
-// subscribe, and the core never imports them.
+// (CPUID, MSR, hypercall, exception, interrupt, SynIC message or event, host
+// access to a guest page, visibility change, MMIO and port I/O, measurement). A
+// channel signal shows as a hypercall plus a synic-event. Emitting costs nothing
+// beyond a counter when nobody listens; the auditor owns the stream and counts,
+// the trace writers and the report subscribe, and the core never imports them.
 
 /** Who acts. The trust column of SPEC.md: guest and paravisor trusted, the rest not. */
 export type Actor = "guest" | "paravisor" | "hypervisor" | "host" | "platform";

@@ -1,6 +1,6 @@
 // The synthetic MSRs Hyper-V implements per virtual processor (kernel-facts.md
 // §3.6-§3.7). The hypervisor keeps its own copy of each; a paravisor that
-// intercepts some of them keeps another (a later issue). Unknown MSRs fault (#GP).
+// intercepts some of them keeps another (paravisor/vmbus/synic.ts). Unknown MSRs fault (#GP).
 import { HvMsr } from "../hyperv/hvgdk.ts";
 
 export type MsrResult = { ok: true; value: bigint } | { ok: false; fault: "GP" };

@@ -24,10 +24,11 @@
 // behaviour Linux relies on to EOI an IO-APIC without an EOI register,
 // arch/x86/kernel/apic/io_apic.c __eoi_ioapic_pin()).
 
+/** HV_IOAPIC_BASE_ADDRESS (arch/x86/hyperv/ivm.c): one page, [0xFEC00000, 0xFEC01000); defined once, in hyperv/hvgdk.ts. */
+import { HV_IOAPIC_BASE_ADDRESS } from "../hyperv/hvgdk.ts";
 import { type ConstantEntry, constantsOf, defineStruct } from "../layout/struct.ts";
 
-/** HV_IOAPIC_BASE_ADDRESS (arch/x86/hyperv/ivm.c): one page, [0xFEC00000, 0xFEC01000). */
-export const HV_IOAPIC_BASE_ADDRESS = 0xfec00000;
+export { HV_IOAPIC_BASE_ADDRESS };
 export const IOAPIC_MMIO_SIZE = 0x1000;
 
 /** The MMIO window (82093AA 3.0: IOREGSEL and IOWIN, 32-bit registers). */

@@ -53,7 +53,9 @@ test("hvcoco run prints the configurations side by side, one column each, and fi
     "cvmbus",
   ])
     assert.ok(r.out.includes(s), s);
-  const lines = r.out.split("\n");
+  // Measured without colour codes (picocolors colours CI logs even when piped).
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the ESC of ANSI colour codes
+  const lines = r.out.replace(/\x1b\[[0-9;]*m/g, "").split("\n");
   assert.ok(Math.max(...lines.map((l) => l.length)) <= 170, "at most 170 columns");
   // Every configuration is a column: the placement row names each one's guest level.
   const row = lines.find((l) => l.includes("guest runs at"))!;

@@ -1,5 +1,5 @@
-// The VMBus drivers the guest image carries, in the order vmbus_probe tries them.
-// Storage, network and vPCI drivers join this list with their issues.
+// The VMBus drivers the guest image carries, in the order vmbus_probe tries them:
+// the utilities, storage, network and vPCI, then the drivers a CoCo VM must refuse.
 import type { HvDriver } from "../vmbus/driver.ts";
 import { HV_PCI } from "./hv_pci.ts";
 import { HV_UTILS } from "./hv_utils/index.ts";

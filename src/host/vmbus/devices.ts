@@ -1,7 +1,7 @@
 // The devices the host offers by default: the full set a Hyper-V host offers a
 // Linux guest, including the classes an isolated guest must refuse (C20). The ICs
-// are served; the others are placeholders that accept their channel (storage and
-// network get their VSPs with their issue).
+// storage and network devices are served by their VSPs; the classes the model has no
+// device for are placeholders that accept their channel.
 import { DeviceGuid } from "../../vmbus/constants.ts";
 import { HeartbeatIc, ShutdownIc, TimeSyncIc } from "../vsp/ic.ts";
 import { type HostDevice, NullVsp, type Vsp } from "./vsp.ts";

@@ -3,7 +3,7 @@
 // §8.1), parsed in place from the packet the VSP was handed, and the bytes it
 // names moved between the guest's pages and the VSP's private buffer through
 // whatever memory view the VSP was given: the host's UntrustedView (plaintext of
-// shared pages only), or later a paravisor's view. Nothing here trusts the guest:
+// shared pages only), or a paravisor's trusted view (Confidential VMBus). Nothing here trusts the guest:
 // a range that does not fit the packet or asks for more than the VSP moves is a
 // refusal with a reason, never an access.
 //

@@ -8,10 +8,11 @@
 // implementation (microsoft/ms-tpm-20-ref, TPMCmd/tpm/src), on which Hyper-V's and
 // OpenHCL's vTPM are built. Everything on the TPM wire is big-endian.
 
+/** VTPM_BASE_ADDRESS (include/asm-generic/mshyperv.h): the vTPM's MMIO page, mapped private by hv_is_private_mmio(); defined once, in hyperv/hvgdk.ts. */
+import { VTPM_BASE_ADDRESS } from "../../hyperv/hvgdk.ts";
 import { type ConstantEntry, constantsOf, defineStruct } from "../../layout/struct.ts";
 
-/** VTPM_BASE_ADDRESS (include/asm-generic/mshyperv.h): the vTPM's MMIO page, mapped private by hv_is_private_mmio(). */
-export const VTPM_BASE_ADDRESS = 0xfed40000;
+export { VTPM_BASE_ADDRESS };
 /** The vTPM occupies one page: [0xFED40000, 0xFED41000). */
 export const VTPM_MMIO_SIZE = 0x1000;
 
