@@ -7,6 +7,7 @@ import { test } from "node:test";
 import { mergeResults, runCampaign, shardSeed } from "../../src/adversary/fuzz/campaign.ts";
 import { caseFromJson, caseToJson } from "../../src/adversary/fuzz/case.ts";
 import { mutate, seedCorpus } from "../../src/adversary/fuzz/mutate.ts";
+import { encodeReplay } from "../../src/adversary/replay.ts";
 import { Prng } from "../../src/util/prng.ts";
 
 const CONFIGS = [
@@ -98,4 +99,27 @@ test("hvcoco fuzz with workers writes a summary; merge combines shard folders; b
     assert.equal(r.status, 2, args.join(" "));
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   }
+});
+
+test("a saved fuzz finding replays through hvcoco attack --replay: a finding with the hardening off, repelled with it on", () => {
+  const saved = JSON.parse(readFileSync("test/regress/fuzz-failed-gpadl-decrypt.json", "utf8")) as {
+    replay: string;
+    case: { config: Record<string, unknown> };
+  };
+  const cli = (...a: string[]) =>
+    spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...a], { encoding: "utf8" });
+  const on = cli("attack", "--replay", saved.replay.split(" ").at(-1)!, "--json");
+  assert.equal(on.status, 0, on.stderr);
+  const c = caseFromJson(saved.case);
+  const token = encodeReplay({
+    case: caseToJson({ ...c, config: { ...c.config, unharden: ["leak-failed-conversions"] } }),
+    config: { ...c.config, unharden: ["leak-failed-conversions"] },
+  });
+  const off = cli("attack", "--replay", token, "--json");
+  assert.equal(off.status, 1, off.stderr);
+  const v = JSON.parse(off.stdout) as { verdicts: { crashed: boolean; replay: string }[] };
+  assert.equal(v.verdicts[0]?.crashed, true);
+  // The finding's own replay line reproduces it.
+  const again = cli("attack", "--replay", v.verdicts[0]!.replay.split(" ").at(-1)!, "--json");
+  assert.equal(again.status, 1);
 });
