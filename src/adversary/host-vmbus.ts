@@ -119,12 +119,15 @@ export function vmbusHandles(
   interpose(i: VmbusInterposer | null): void;
   /** A channel message the attack put in the guest's SynIC some other way: touch what it names. */
   touchMessage(raw: Uint8Array): void;
+  /** What these handles remember (GPADLs seen at boot, the interposer): reachable, so a VM snapshot holds it. */
+  readonly snapshotState: object;
 } {
   const server = host.vmbus;
   const recorded: GpadlHandle[] = [];
   /** GPADL handle -> relid, from the guest's headers and the server's answers. */
   const gpadlRelid = new Map<number, number>();
-  let attack: VmbusInterposer = {};
+  // The attack's interposer, in an object so that a VM snapshot holding these handles holds it too.
+  const current: { attack: VmbusInterposer } = { attack: {} };
   const handles = new Map<HostChannel, ChannelHandle>();
 
   const gpadlHandle = (g: {
@@ -225,9 +228,9 @@ export function vmbusHandles(
           recorded.push(gpadlHandle(g));
         }
       }
-      if (!attack.toGuest) return undefined;
+      if (!current.attack.toGuest) return undefined;
       const m = decode(raw);
-      const out = attack.toGuest(m, raw.slice(), vp);
+      const out = current.attack.toGuest(m, raw.slice(), vp);
       if (out !== undefined) {
         touched.relid(relidOf(m, gpadlRelid));
         if (out) touched.relid(relidOf(decode(out), gpadlRelid));
@@ -235,16 +238,16 @@ export function vmbusHandles(
       return out;
     },
     fromGuest(vp, raw) {
-      if (!attack.fromGuest) return undefined;
+      if (!current.attack.fromGuest) return undefined;
       const m = decode(raw);
       if (m?.kind === "gpadl-header") gpadlRelid.set(m.gpadl, m.childRelid);
-      const out = attack.fromGuest(m, raw.slice(), vp);
+      const out = current.attack.fromGuest(m, raw.slice(), vp);
       if (out === null) touched.relid(relidOf(m, gpadlRelid));
       return out;
     },
     vspPacket(hc, p) {
-      if (!attack.vsp) return undefined;
-      const out = attack.vsp(channelHandle(hc), p);
+      if (!current.attack.vsp) return undefined;
+      const out = current.attack.vsp(channelHandle(hc), p);
       if (out !== undefined) touched.relid(hc.relid);
       return out;
     },
@@ -296,8 +299,9 @@ export function vmbusHandles(
       return relid >= 0 && relid < 2048;
     },
     interpose(i) {
-      attack = i === null ? {} : { ...attack, ...i };
+      current.attack = i === null ? {} : { ...current.attack, ...i };
     },
     touchMessage,
+    snapshotState: { recorded, gpadlRelid, current, handles },
   };
 }

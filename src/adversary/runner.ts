@@ -10,7 +10,8 @@ import { GuestCrash } from "../platform/exceptions.ts";
 import { PAGE_SIZE, PageFlag } from "../platform/page.ts";
 import { configInput, type VmConfig } from "../vm/config.ts";
 import type { HookFn } from "../vm/hooks.ts";
-import { Vm } from "../vm/vm.ts";
+import { restoreSnapshot, takeSnapshot, type VmSnapshot } from "../vm/snapshot.ts";
+import { type BootOutcome, Vm } from "../vm/vm.ts";
 import { plantSecret, secretIntact, storeSecret, strayReadIntoPage } from "../vm/workload.ts";
 import type { Attack, AttackContext, HostSetup } from "./api.ts";
 import {
@@ -135,19 +136,74 @@ function hostOptions(h: HostSetup): HostOptions {
   return h.vpci ? { vpci: h.vpci === true ? true : { ...h.vpci } } : {};
 }
 
-export function runAttack(
-  attack: Attack,
-  config: VmConfig,
-  spec?: Omit<ReplaySpec, "config">,
-  observe?: (vm: Vm) => void,
-): Verdict {
-  const vm = new Vm(config, attack.host ? { host: hostOptions(attack.host) } : {});
+/** A VM with the auditor's watchers and an attack context, before or after boot. */
+interface Target {
+  readonly vm: Vm;
+  readonly notes: string[];
+  readonly session: AttackSession;
+  readonly ctx: AttackContext;
+}
+
+function target(config: VmConfig, host: HostSetup | undefined, observe?: (vm: Vm) => void): Target {
+  const vm = new Vm(config, host ? { host: hostOptions(host) } : {});
   observe?.(vm);
   const notes: string[] = [];
   const session = new AttackSession();
   const ctx = attackContext(vm, notes, session);
   watchReaders(vm);
   watchNetvsc(vm);
+  return { vm, notes, session, ctx };
+}
+
+export function runAttack(
+  attack: Attack,
+  config: VmConfig,
+  spec?: Omit<ReplaySpec, "config">,
+  observe?: (vm: Vm) => void,
+): Verdict {
+  const t = target(config, attack.host, observe);
+  attack.setup?.(t.ctx);
+  return judge(t, attack, t.vm.boot(), spec);
+}
+
+/** A VM booted once with an honest host, and a snapshot of it just after boot (see runAttackOnBooted). */
+export interface BootedTarget extends Target {
+  readonly boot: BootOutcome;
+  readonly snapshot: VmSnapshot;
+  readonly host: HostSetup | undefined;
+}
+
+/** Boot a VM for attacks (honest until one acts) and snapshot it: the fuzzer's fresh state per case. */
+export function bootTarget(config: VmConfig, host?: HostSetup): BootedTarget {
+  const t = target(config, host);
+  const boot = t.vm.boot();
+  // The snapshot holds the attack context too: what its handles remember from boot.
+  return { ...t, boot, host, snapshot: takeSnapshot({ ...t }) };
+}
+
+/**
+ * Run an attack on a booted target put back to its post-boot state: the same
+ * verdict as runAttack on a fresh VM, for an attack whose setup does not act
+ * before boot (its setup runs here, after the restore) and that asks the host for
+ * what the target was booted with. `observe` sees the VM once restored.
+ */
+export function runAttackOnBooted(
+  t: BootedTarget,
+  attack: Attack,
+  spec?: Omit<ReplaySpec, "config">,
+  observe?: (vm: Vm) => void,
+): Verdict {
+  if (JSON.stringify(attack.host) !== JSON.stringify(t.host))
+    throw new Error(`attack ${attack.name} needs a host set up differently from the booted target's`);
+  restoreSnapshot(t.snapshot);
+  observe?.(t.vm);
+  attack.setup?.(t.ctx);
+  return judge(t, attack, t.boot, spec);
+}
+
+function judge(t: Target, attack: Attack, boot: BootOutcome, spec?: Omit<ReplaySpec, "config">): Verdict {
+  const { vm, notes, session, ctx } = t;
+  const config = vm.config;
   let hung = false;
   let probe: ChannelProbe = { checked: [], lost: [] };
   let crashed = false;
@@ -169,8 +225,6 @@ export function runAttack(
       return false;
     }
   };
-  attack.setup?.(ctx);
-  const boot = vm.boot();
   if (!boot.ok) {
     if (boot.kind === "panic") refused = true;
     else crashed = true;

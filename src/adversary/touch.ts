@@ -67,4 +67,10 @@ export class AttackSession {
   detach(): void {
     for (const f of this.#detach.splice(0)) f();
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference. */
+  save(): unknown[] {
+    return [this.#detach];
+  }
+  load(_s: unknown[]): void {}
 }

@@ -84,4 +84,13 @@ export class Boundary {
   get seq(): number {
     return this.#seq;
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#listeners, this.#seq];
+  }
+  load(s: unknown[]): void {
+    this.#listeners = s[0] as never;
+    this.#seq = s[1] as never;
+  }
 }

@@ -34,6 +34,12 @@ export class CcPlatform {
   list(): CcAttr[] {
     return CC_ATTRS.filter((a) => this.#attrs.has(a));
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#attrs];
+  }
+  load(_s: unknown[]): void {}
 }
 
 /** amd_cc_platform_has() with SEV-SNP enlightened (sev_status has SEV, SEV-ES, SNP). */

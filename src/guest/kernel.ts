@@ -114,4 +114,10 @@ export class GuestKernel {
   get isolation(): MsHypervInfo["isolationType"] {
     return this.info?.isolationType ?? "none";
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#audit];
+  }
+  load(_s: unknown[]): void {}
 }

@@ -135,4 +135,10 @@ export class HostPartition {
       ? HvStatus.HV_STATUS_SUCCESS
       : HvStatus.HV_STATUS_INVALID_CONNECTION_ID;
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#synic, this.#postToVtl2];
+  }
+  load(_s: unknown[]): void {}
 }

@@ -557,4 +557,10 @@ export class Hypervisor {
     if (!this.paravisorIntercept) return encodeResult(HvStatus.HV_STATUS_INVALID_PARTITION_STATE);
     return this.paravisorIntercept(vp, control, input);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#audit, this.#scratch];
+  }
+  load(_s: unknown[]): void {}
 }

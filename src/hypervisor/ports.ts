@@ -54,4 +54,14 @@ export class HostPorts {
         return;
     }
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#scratch, this.#lcr, this.#ier];
+  }
+  load(s: unknown[]): void {
+    this.#scratch = s[0] as never;
+    this.#lcr = s[1] as never;
+    this.#ier = s[2] as never;
+  }
 }

@@ -141,6 +141,12 @@ export class Synic {
   pendingCount(vp: number, sint: number): number {
     return this.#pending[vp]?.[sint]?.length ?? 0;
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#view, this.#vps, this.#deliver, this.#audit, this.#pending, this.#slot];
+  }
+  load(_s: unknown[]): void {}
 }
 
 export { HvMessageType };

@@ -99,4 +99,10 @@ export class DeviceEmulation {
     i.done = true;
     return { handled: true, how: "emulated" };
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#audit];
+  }
+  load(_s: unknown[]): void {}
 }

@@ -120,4 +120,12 @@ export class InterruptMediator {
       why,
     }));
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#p, this.#audit, this.#sints, this.#apics, this.#deviceVectors];
+  }
+  load(s: unknown[]): void {
+    this.#apics = s[3] as never;
+  }
 }

@@ -261,6 +261,16 @@ export class IoApic {
     this.#deliver(delivery.vector, delivery.destination, delivery);
     return true;
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#deliver, this.#index, this.#id, this.#arb, this.#lo, this.#hi, this.#line];
+  }
+  load(s: unknown[]): void {
+    this.#index = s[1] as never;
+    this.#id = s[2] as never;
+    this.#arb = s[3] as never;
+  }
 }
 
 function validPin(pin: number): boolean {

@@ -465,4 +465,14 @@ export class Paravisor {
   #visible(pfn: number): boolean {
     return this.#visibleMap !== undefined && ((this.#visibleMap[pfn >>> 3] ?? 0) & (1 << (pfn & 7))) !== 0;
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#p, this.#exit, this.#audit, this.#sharedPage, this.#sharedOutput, this.#visibleMap];
+  }
+  load(s: unknown[]): void {
+    this.#sharedPage = s[3] as never;
+    this.#sharedOutput = s[4] as never;
+    this.#visibleMap = s[5] as never;
+  }
 }

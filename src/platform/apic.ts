@@ -262,6 +262,27 @@ export class LocalApic {
       this.#dispatching = wasDispatching;
     }
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [
+      this.#idt,
+      this.#audit,
+      this.#irr,
+      this.#isr,
+      this.#from,
+      this.#tpr,
+      this.#if,
+      this.#dispatching,
+      this.#hv,
+    ];
+  }
+  load(s: unknown[]): void {
+    this.#tpr = s[5] as never;
+    this.#if = s[6] as never;
+    this.#dispatching = s[7] as never;
+    this.#hv = s[8] as never;
+  }
 }
 
 function highest(bits: Uint8Array): number {

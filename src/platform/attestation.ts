@@ -212,6 +212,15 @@ export class LaunchDigest {
     this.#ld = sha384(info);
     this.#pages++;
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#ld, this.#pages];
+  }
+  load(s: unknown[]): void {
+    this.#ld = s[0] as never;
+    this.#pages = s[1] as never;
+  }
 }
 
 /** The launch digest of pages loaded in this order (what the platform will report as MEASUREMENT). */
@@ -578,5 +587,28 @@ export class PlatformSecurityProcessor {
     out.setUint32(MSG_REPORT_RSP.off.report_size, got.report.length, true);
     rsp.set(got.report, MSG_REPORT_RSP.off.report);
     return rsp;
+  }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [
+      this.#privateKey,
+      this.#tcb,
+      this.#platformInfo,
+      this.#chipId,
+      this.#reportId,
+      this.#state,
+      this.#digest,
+      this.#policy,
+      this.#finish,
+      this.#measurement,
+    ];
+  }
+  load(s: unknown[]): void {
+    this.#state = s[5] as never;
+    this.#digest = s[6] as never;
+    this.#policy = s[7] as never;
+    this.#finish = s[8] as never;
+    this.#measurement = s[9] as never;
   }
 }

@@ -354,6 +354,15 @@ export class CpuMemory {
     const b = this.read(gpa, 8);
     return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#mem, this.#isolated, this.#faults, this.#runSlab, this.#runOff];
+  }
+  load(s: unknown[]): void {
+    this.#runSlab = s[3] as never;
+    this.#runOff = s[4] as never;
+  }
 }
 
 /**
@@ -431,5 +440,13 @@ export class CpuWindow {
     this.#bounds(off, len);
     this.#data.fill(value, off, off + len);
     this.#labels.fill(label, off, off + len);
+  }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#cpu, this.#mem, this.#data, this.#labels, this.#dv, this.#epoch];
+  }
+  load(s: unknown[]): void {
+    this.#epoch = s[5] as never;
   }
 }

@@ -28,4 +28,10 @@ export class MemoryEncryption {
       dst[i] = plain[i]! ^ ((ks >>> ((at & 3) * 8)) & 0xff) ^ 0x5a;
     }
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#key];
+  }
+  load(_s: unknown[]): void {}
 }

@@ -295,4 +295,10 @@ export class GuestMemory {
     s.data.fill(0, o, o + PAGE_SIZE);
     s.labels.fill(Label.HOST, o, o + PAGE_SIZE);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#uniform, this.#detail, this.#backing];
+  }
+  load(_s: unknown[]): void {}
 }

@@ -49,4 +49,10 @@ export class MmioMap {
     else d.read(gpa - d.base, data);
     return true;
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#devices];
+  }
+  load(_s: unknown[]): void {}
 }

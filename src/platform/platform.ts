@@ -293,4 +293,12 @@ export class Platform {
   markTransition(pfn: number, count: number): void {
     this.memory.updateFlags(pfn, count, ~PageFlag.STATE_MASK & 0xff, PageState.TRANSITION);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#enc, this.#handlers, this.#psp];
+  }
+  load(s: unknown[]): void {
+    this.#psp = s[2] as never;
+  }
 }

@@ -188,6 +188,12 @@ export class UntrustedView {
     const b = this.read(gpa, 8);
     return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#mem, this.#enc, this.#audit, this.#boundary, this.#scratch];
+  }
+  load(_s: unknown[]): void {}
 }
 
 /**
@@ -290,5 +296,24 @@ export class HostWindow {
     }
     this.#data.fill(value, off, off + len);
     this.#labels.fill(Label.HOST, off, off + len);
+  }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [
+      this.#view,
+      this.#mem,
+      this.#audit,
+      this.#data,
+      this.#labels,
+      this.#dv,
+      this.#epoch,
+      this.#direct,
+      this.#u32,
+    ];
+  }
+  load(s: unknown[]): void {
+    this.#epoch = s[6] as never;
+    this.#direct = s[7] as never;
   }
 }

@@ -197,4 +197,10 @@ export class Vcpu {
     const i = this.#intercept("hlt", { kind: "hlt" });
     if (i.kind !== "hlt" || !i.done) throw new Error("HLT was not emulated");
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#p, this.#exit];
+  }
+  load(_s: unknown[]): void {}
 }

@@ -54,4 +54,12 @@ export class Prng {
   state(): readonly number[] {
     return this.#engine.getState();
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#engine];
+  }
+  load(s: unknown[]): void {
+    this.#engine = s[0] as never;
+  }
 }

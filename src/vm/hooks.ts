@@ -26,4 +26,10 @@ export class Hooks {
     if (!l) return;
     for (const f of l) f(point, detail);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#at];
+  }
+  load(_s: unknown[]): void {}
 }

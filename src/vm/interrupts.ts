@@ -64,6 +64,12 @@ export class InterruptRouter {
         return;
     }
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#hv, this.#pv, this.#apics];
+  }
+  load(_s: unknown[]): void {}
 }
 
 /**

@@ -76,4 +76,14 @@ export class Scheduler {
     }
     return true;
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#queue, this.#head, this.#seq, this.#observers];
+  }
+  load(s: unknown[]): void {
+    this.#head = s[1] as never;
+    this.#seq = s[2] as never;
+    this.#observers = s[3] as never;
+  }
 }

@@ -27,6 +27,7 @@ import { Hooks } from "./hooks.ts";
 import { InterruptRouter } from "./interrupts.ts";
 import { launchParavisor, paravisorImageFor } from "./launch.ts";
 import { Scheduler } from "./scheduler.ts";
+import { restoreSnapshot, takeSnapshot, type VmSnapshot } from "./snapshot.ts";
 
 export interface BootOutcome {
   ok: boolean;
@@ -66,6 +67,8 @@ export class Vm {
   bootOutcome: BootOutcome | undefined;
 
   readonly #guestVmbus: Partial<VmbusOptions>;
+  /** The streams boot's closures draw from (the vTPM's, RDRAND's): reachable here so a snapshot holds them. */
+  readonly #streams: Prng[] = [];
 
   constructor(config: VmConfig, opts: VmOptions = {}) {
     this.config = config;
@@ -94,6 +97,7 @@ export class Vm {
     if (config.mode === "paravisor") {
       const pvExit = this.#exit("paravisor", config.isolation === "snp" ? "ghcb" : "tdvmcall");
       const tpmRng = this.prng.fork();
+      this.#streams.push(tpmRng);
       const pv = new Paravisor(p, pvExit, {
         random: (d) => tpmRng.fill(d),
         vmbus: paravisorVmbusWiring(config, this.scheduler, hv, opts.paravisorVmbus),
@@ -134,6 +138,7 @@ export class Vm {
       this.scheduler.runUntilIdle();
     };
     const rdrand = this.prng.fork();
+    this.#streams.push(rdrand);
     const cpus = Array.from({ length: config.vcpus }, (_, vp) => new Vcpu(p, "guest", vp, exitPort));
     const hw: GuestHardware = {
       mem: p.cpuMemory("guest"),
@@ -232,6 +237,30 @@ export class Vm {
       } else throw err;
     }
     return this.bootOutcome;
+  }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#guestVmbus, this.#streams];
+  }
+  load(_s: unknown[]): void {}
+
+  /**
+   * Everything reachable from this VM, as it is now (usually just after boot): the
+   * state restore() puts back, in place.
+   */
+  snapshot(): VmSnapshot {
+    return takeSnapshot(this);
+  }
+
+  /**
+   * Back exactly to the state of `s` (taken of this VM), in place: every object
+   * keeps its identity, so closures and views captured during boot stay valid;
+   * objects created since become unreachable.
+   */
+  restore(s: VmSnapshot): void {
+    if (s.root !== this) throw new Error("a VM snapshot restores only the VM it was taken of");
+    restoreSnapshot(s);
   }
 }
 

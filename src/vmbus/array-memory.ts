@@ -90,4 +90,10 @@ export class ArrayRingMemory implements RingMemory {
     this.data.fill(value, off, off + len);
     this.labels.fill(label, off, off + len);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#dv];
+  }
+  load(_s: unknown[]): void {}
 }

@@ -259,6 +259,16 @@ export class RingWriter {
   setPendingSendSize(bytes: number): void {
     this.mem.setU32(R.pending_send_sz, bytes);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#start, this.#at, this.#left, this.#scratch, this.#sv];
+  }
+  load(s: unknown[]): void {
+    this.#start = s[0] as never;
+    this.#at = s[1] as never;
+    this.#left = s[2] as never;
+  }
 }
 
 /** Write a 16-byte descriptor into a DataView without allocating (transId: safe integer or bigint). */
@@ -381,5 +391,14 @@ export class RingReader {
   }
   get payloadLength(): number {
     return this.length - this.payloadOffset;
+  }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#priv, this.#committed];
+  }
+  load(s: unknown[]): void {
+    this.#priv = s[0] as never;
+    this.#committed = s[1] as never;
   }
 }

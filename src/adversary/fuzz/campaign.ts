@@ -1,10 +1,11 @@
 // A coverage-guided fuzz campaign over host actions. Deterministic: a shard's
 // sequence of cases is a function of (seed, shard) alone, so a campaign splits
 // across cores and machines and any case can be run again; only where a
-// time-bounded run stops depends on the clock. Each case runs on a fresh VM.
+// time-bounded run stops depends on the clock. Each case runs on fresh VM state:
+// its configuration's VM restored from a snapshot taken just after boot.
 import { Prng } from "../../util/prng.ts";
 import { caseToJson, type FuzzCase } from "./case.ts";
-import { runCase } from "./execute.ts";
+import { runCase, type TargetPool } from "./execute.ts";
 import { mutate, seedCorpus } from "./mutate.ts";
 
 export interface Shard {
@@ -65,9 +66,11 @@ export function runCampaign(o: CampaignOptions): CampaignResult {
   const corpus: FuzzCase[] = [];
   const findings = new Map<string, Finding>();
   let iterations = 0;
+  // One booted VM per configuration, restored to its post-boot snapshot per case.
+  const pool: TargetPool = new Map();
 
   const consider = (c: FuzzCase): void => {
-    const r = runCase(c);
+    const r = runCase(c, pool);
     iterations++;
     let fresh = false;
     for (const id of r.coverage)

@@ -8,7 +8,7 @@ import { PAGE_SIZE } from "../../platform/page.ts";
 import { parseConfig } from "../../vm/config.ts";
 import type { Vm } from "../../vm/vm.ts";
 import type { Attack } from "../api.ts";
-import { runAttack, type Verdict } from "../runner.ts";
+import { type BootedTarget, bootTarget, runAttack, runAttackOnBooted, type Verdict } from "../runner.ts";
 import { BOOT_ACTIONS, caseToJson, type FuzzCase } from "./case.ts";
 
 export interface CaseResult {
@@ -99,12 +99,38 @@ export function coverageOf(vm: Vm, v: Verdict): Set<string> {
   return cov;
 }
 
-export function runCase(c: FuzzCase): CaseResult {
+/** Booted VMs by configuration (the case's config as JSON), each restored to its post-boot state per case. */
+export type TargetPool = Map<string, BootedTarget>;
+
+/** True when a case shapes boot itself (CPUID and hypercall lies): it needs a VM booted under them. */
+export function shapesBoot(c: FuzzCase): boolean {
+  return c.actions.some((a) => BOOT_ACTIONS.has(a.kind));
+}
+
+/**
+ * Run a case. With a pool, a case that does not shape boot runs on the pool's VM
+ * of its configuration, restored from its post-boot snapshot (the same verdict and
+ * coverage as a freshly booted VM: test/vm/snapshot.test.ts); the rest boot fresh.
+ */
+export function runCase(c: FuzzCase, pool?: TargetPool): CaseResult {
   const r = parseConfig(c.config);
   if (!r.ok) throw new Error(`fuzz case config: ${r.error.message}`);
   let vm: Vm | undefined;
-  const verdict = runAttack(caseAttack(c), r.config, { case: caseToJson(c) }, (v) => {
+  const observe = (v: Vm): void => {
     vm = v;
-  });
+  };
+  const attack = caseAttack(c);
+  const spec = { case: caseToJson(c) };
+  let verdict: Verdict | undefined;
+  if (pool && !shapesBoot(c)) {
+    const key = JSON.stringify(c.config);
+    let t = pool.get(key);
+    if (!t) {
+      t = bootTarget(r.config);
+      pool.set(key, t);
+    }
+    if (t.boot.ok) verdict = runAttackOnBooted(t, attack, spec, observe);
+  }
+  verdict ??= runAttack(attack, r.config, spec, observe);
   return { verdict, coverage: coverageOf(vm!, verdict) };
 }

@@ -45,4 +45,12 @@ export class PageAllocator {
     list.push(pfn);
     this.#free.set(count, list);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#next, this.#limit, this.#free, this.#leaked];
+  }
+  load(s: unknown[]): void {
+    this.#next = s[0] as never;
+  }
 }

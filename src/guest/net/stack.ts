@@ -181,4 +181,12 @@ export class GuestNetStack {
     if (!this.#send(len)) return false;
     return this.#wait("UDP echo");
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#tx, this.#parsed, this.#pending, this.#route, this.#ipId];
+  }
+  load(s: unknown[]): void {
+    this.#ipId = s[4] as never;
+  }
 }

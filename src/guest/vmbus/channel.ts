@@ -257,4 +257,10 @@ export class VmbusChannel {
     this.#bit[0] = this.#bit[0]! | (1 << (bit & 7));
     mem.write(at, this.#bit, Label.PUBLIC);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#bit];
+  }
+  load(_s: unknown[]): void {}
 }

@@ -212,4 +212,16 @@ export class GuestRingReader {
       );
     return len;
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#priv, this.#committed, this.#base, this.#length, this.#validated, this.#scratch];
+  }
+  load(s: unknown[]): void {
+    this.#priv = s[0] as never;
+    this.#committed = s[1] as never;
+    this.#base = s[2] as never;
+    this.#length = s[3] as never;
+    this.#validated = s[4] as never;
+  }
 }

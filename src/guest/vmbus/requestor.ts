@@ -76,4 +76,13 @@ export class RequestorTable<T> {
     const u = BigInt.asUintN(64, id);
     return this.take(Number(u & 0xffffffffn), Number(u >> 32n));
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#values, this.#next, this.#outstanding, this.#free, this.#count];
+  }
+  load(s: unknown[]): void {
+    this.#free = s[3] as never;
+    this.#count = s[4] as never;
+  }
 }

@@ -41,6 +41,15 @@ export class WorkQueue {
       this.#running = false;
     }
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#items, this.#head, this.#running];
+  }
+  load(s: unknown[]): void {
+    this.#head = s[1] as never;
+    this.#running = s[2] as never;
+  }
 }
 
 function noop(): void {}

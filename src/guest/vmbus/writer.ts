@@ -149,4 +149,10 @@ export class GuestRingWriter {
     if (pad > 0) ring.fill(pad, 0, Label.PUBLIC);
     return ring.end();
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#sv];
+  }
+  load(_s: unknown[]): void {}
 }

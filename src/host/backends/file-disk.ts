@@ -180,4 +180,12 @@ export class FileDisk implements Disk {
     fs.closeSync(this.#fd);
     this.#fd = undefined;
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#fd];
+  }
+  load(s: unknown[]): void {
+    this.#fd = s[0] as never;
+  }
 }

@@ -109,4 +109,10 @@ export class MemoryDisk implements Disk {
   close(): void {
     this.#chunks.clear();
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#chunkBlocks, this.#chunkBytes, this.#chunks];
+  }
+  load(_s: unknown[]): void {}
 }

@@ -223,4 +223,13 @@ export class NetResponder {
     setUdpChecksum(o, at, ulen, this.ip, src);
     return this.#emit(at + ulen, send, "udp-echo");
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#ports, this.#ttl, this.#taps, this.#out, this.#peer, this.#ipId];
+  }
+  load(s: unknown[]): void {
+    this.#out = s[3] as never;
+    this.#ipId = s[5] as never;
+  }
 }

@@ -184,4 +184,10 @@ export class RndisDevice {
     for (let i = 0; i < 6; i++) if (frame[i] !== this.mac[i]) return false;
     return (f & 0x01) !== 0; // DIRECTED
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#cfg];
+  }
+  load(_s: unknown[]): void {}
 }

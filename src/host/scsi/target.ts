@@ -288,6 +288,12 @@ export class ScsiTarget {
       return this.#check(res, SenseKey.ILLEGAL_REQUEST, Asc.SAVING_PARAMETERS_NOT_SUPPORTED);
     return this.#respond(req, res, r, alloc);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#luns, this.#scratch];
+  }
+  load(_s: unknown[]): void {}
 }
 
 /** The operations this target implements (for the LUN-not-present answer). */

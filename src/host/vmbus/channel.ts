@@ -131,4 +131,10 @@ export class HostChannel {
       if (endRead(this.inMem) === 0) return;
     }
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#port];
+  }
+  load(_s: unknown[]): void {}
 }

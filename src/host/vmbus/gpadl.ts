@@ -113,4 +113,10 @@ export class PagedHostMemory implements RingMemory {
   fill(off: number, len: number, value: number, _label: number): void {
     this.#each(off, len, (gpa, _at, n) => this.#view.write(gpa, new Uint8Array(n).fill(value)));
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#view, this.#pfns, this.#u32, this.#dv];
+  }
+  load(_s: unknown[]): void {}
 }

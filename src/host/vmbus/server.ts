@@ -409,4 +409,10 @@ export class VmbusServer {
     }
     return n;
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#byConnection, this.#gpadls, this.#port];
+  }
+  load(_s: unknown[]): void {}
 }

@@ -167,6 +167,15 @@ export class IcVsp implements Vsp {
     this.problems.push(`${this.name}: ${what}`);
     if (this.problems.length > 64) this.problems.shift();
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#icTransaction, this.#transId];
+  }
+  load(s: unknown[]): void {
+    this.#icTransaction = s[0] as never;
+    this.#transId = s[1] as never;
+  }
 }
 
 /** Heartbeat: a sequence number each time; the guest must answer it + 1. */
@@ -197,6 +206,16 @@ export class HeartbeatIc extends IcVsp {
     this.lastSeq = seq;
     this.#outstanding = undefined;
     return true;
+  }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  override save(): unknown[] {
+    return [...super.save(), this.#seq, this.#outstanding];
+  }
+  override load(s: unknown[]): void {
+    super.load(s);
+    this.#seq = s[2] as never;
+    this.#outstanding = s[3] as never;
   }
 }
 

@@ -502,4 +502,23 @@ export class NetVsp implements Vsp {
     r.pending[slot] = 0;
     this.stats.completionsIn++;
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [
+      this.#seq,
+      this.#comp,
+      this.#compView,
+      this.#xfer,
+      this.#xferView,
+      this.#msg,
+      this.#rndisView,
+      this.#msgView,
+      this.#hdr,
+      this.#onReply,
+    ];
+  }
+  load(s: unknown[]): void {
+    this.#seq = s[0] as never;
+  }
 }

@@ -369,4 +369,26 @@ export class StorVsp implements Vsp {
     writeVstorPacket(this.#tx, 0, COMPLETE_OK, this.#srbPayload);
     this.#send(ch, lo, hi, VstorOperation.VSTOR_OPERATION_EXECUTE_SRB);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [
+      this.#rx,
+      this.#rxPacket,
+      this.#tx,
+      this.#srb,
+      this.#srbPayload,
+      this.#range,
+      this.#reqNone,
+      this.#reqOut,
+      this.#reqIn,
+      this.#res,
+      this.#data,
+      this.#views,
+      this.#completion,
+    ];
+  }
+  load(s: unknown[]): void {
+    this.#data = s[10] as never;
+  }
 }

@@ -128,6 +128,12 @@ export class VpciFunction {
   get command(): number {
     return this.#dv.getUint16(PciReg.PCI_COMMAND, true);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#mask, this.#dv, this.#mv];
+  }
+  load(_s: unknown[]): void {}
 }
 
 /**

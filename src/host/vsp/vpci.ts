@@ -178,4 +178,10 @@ export class VpciVsp implements Vsp {
   #find(wslot: number): VpciFunction | undefined {
     return this.functions.find((f) => f.spec.desc.winSlot === wslot);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#mmio, this.#windowName];
+  }
+  load(_s: unknown[]): void {}
 }

@@ -280,6 +280,26 @@ export class TpmCrb {
     if ((this.#intEnable & CRB.INT_GLOBAL_ENABLE) !== 0 && (this.#intEnable & bit) !== 0)
       this.#onInterrupt?.();
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [
+      this.#onInterrupt,
+      this.#locAssigned,
+      this.#idle,
+      this.#cancel,
+      this.#intEnable,
+      this.#intSts,
+      this.#data,
+    ];
+  }
+  load(s: unknown[]): void {
+    this.#locAssigned = s[1] as never;
+    this.#idle = s[2] as never;
+    this.#cancel = s[3] as never;
+    this.#intEnable = s[4] as never;
+    this.#intSts = s[5] as never;
+  }
 }
 
 function checkSize(size: number): void {

@@ -680,6 +680,25 @@ export class VirtualTpm {
       [TPM_PT.STARTUP_CLEAR, 0x0000000f],
     ];
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [
+      this.#fill,
+      this.#allocated,
+      this.#pcrs,
+      this.#started,
+      this.#orderly,
+      this.#pcrCounter,
+      this.#saved,
+    ];
+  }
+  load(s: unknown[]): void {
+    this.#started = s[3] as never;
+    this.#orderly = s[4] as never;
+    this.#pcrCounter = s[5] as never;
+    this.#saved = s[6] as never;
+  }
 }
 
 /** A 10-byte error response (BuildResponseHeader(): tag 0x00C4 for BAD_TAG, else NO_SESSIONS). */

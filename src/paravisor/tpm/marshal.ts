@@ -98,6 +98,14 @@ export class TpmReader {
     const at = this.#need(n);
     return new TpmReader(this.#buf, at, at + n);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#buf, this.#pos, this.#end];
+  }
+  load(s: unknown[]): void {
+    this.#pos = s[1] as never;
+  }
 }
 
 export class TpmWriter {
@@ -155,5 +163,14 @@ export class TpmWriter {
 
   finish(): Uint8Array {
     return this.#buf.slice(0, this.#len);
+  }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#buf, this.#len];
+  }
+  load(s: unknown[]): void {
+    this.#buf = s[0] as never;
+    this.#len = s[1] as never;
   }
 }

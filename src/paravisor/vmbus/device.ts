@@ -139,4 +139,10 @@ export class DeviceDma implements DmaMemory {
     }
     return true;
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#port];
+  }
+  load(_s: unknown[]): void {}
 }

@@ -38,6 +38,12 @@ export class ParavisorGuestMemory implements ServerMemory {
   readU64(gpa: number): bigint {
     return this.#mem.readU64(gpa);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#mem];
+  }
+  load(_s: unknown[]): void {}
 }
 
 export interface LocalServerPort {

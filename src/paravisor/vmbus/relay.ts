@@ -137,4 +137,12 @@ export class HostRelay {
     this.refused++;
     this.#port.log(`relay: refused a host message: ${why}`);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#port, this.#response];
+  }
+  load(s: unknown[]): void {
+    this.#response = s[1] as never;
+  }
 }

@@ -389,4 +389,10 @@ export class ParavisorVmbus {
     if (this.trusted) this.#port.synic.signalEvent(vp, Conn.VMBUS_MESSAGE_SINT, relid);
     else this.#port.signalDirect(vp, relid);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#port, this.#opts, this.#gpadls, this.#localConn];
+  }
+  load(_s: unknown[]): void {}
 }

@@ -256,4 +256,10 @@ export class ParavisorSynic {
     if ((v & BigInt(SintBit.POLLING)) !== 0n) return;
     this.#port.interrupt(vp, Number(v & BigInt(SintBit.VECTOR_MASK)));
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#port, this.#vps, this.#slot, this.#word];
+  }
+  load(_s: unknown[]): void {}
 }

@@ -389,6 +389,15 @@ export class HvPciBus {
       throw e;
     }
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#pending, this.#nextId, this.#relations, this.#rx];
+  }
+  load(s: unknown[]): void {
+    this.#nextId = s[1] as never;
+    this.#relations = s[2] as never;
+  }
 }
 
 class ScanError extends Error {}

@@ -174,4 +174,10 @@ export class PciConfigAccess {
         return false;
     }
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#encrypted, this.#text, this.#block, this.#out];
+  }
+  load(_s: unknown[]): void {}
 }

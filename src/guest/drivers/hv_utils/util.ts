@@ -118,6 +118,12 @@ export class UtilService {
       if (h.onePerCallback) return;
     }
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#page];
+  }
+  load(_s: unknown[]): void {}
 }
 
 /**

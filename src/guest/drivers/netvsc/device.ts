@@ -275,4 +275,12 @@ export class NetvscDevice {
   freeSection(i: number): void {
     if (i >= 0 && i < this.sendMap.length) this.sendMap[i] = 0;
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#txFree];
+  }
+  load(s: unknown[]): void {
+    this.#txFree = s[0] as never;
+  }
 }

@@ -521,6 +521,23 @@ export class StorvscDevice {
     for (let i = 0; i < pages; i++) r.pfns[i] = first + i;
     return this.ch.sendGpaDirect(this.#ranges, this.#tx, 0, this.#tx.length, req.id, Label.PUBLIC);
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [
+      this.#tags,
+      this.#free,
+      this.#rx,
+      this.#rxv,
+      this.#tx,
+      this.#srb,
+      this.#srbPayload,
+      this.#range,
+      this.#ranges,
+      this.#init,
+    ];
+  }
+  load(_s: unknown[]): void {}
 }
 
 function idText(lo: number, hi: number): string {

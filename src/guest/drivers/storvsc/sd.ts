@@ -254,6 +254,12 @@ export class ScsiHost {
     const r = this.command(disk.lun, cdbSynchronizeCache(this.#cdb), DmaDirection.DMA_NONE, 0);
     return failure(r) ?? { ok: true, bytes: 0 };
   }
+
+  /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
+  save(): unknown[] {
+    return [this.#bufGpa, this.#cdb, this.#cmd, this.#resp, this.#inflight];
+  }
+  load(_s: unknown[]): void {}
 }
 
 /** The failure a result describes, or undefined when the command succeeded. */
