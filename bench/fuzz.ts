@@ -1,4 +1,5 @@
-// Fuzz throughput on one core, fresh VM state per case: cases per second of a
+// Fuzz throughput on one core, fresh VM state per case (restored from a post-boot
+// snapshot, or booted when a case's lies shape boot): cases per second of a
 // campaign over the default fuzz configurations, against the same run's baseline of
 // booting one fresh VM of each configuration (the floor of a case's cost).
 //   node --import tsx bench/fuzz.ts [--seconds N] [--json]
@@ -46,7 +47,7 @@ const out = {
 };
 if (json) console.log(JSON.stringify(out, null, 2));
 else {
-  console.log(`fuzz, one core, fresh VM per case: ${out.casesPerSecond} cases/s (goal ${out.goal})`);
+  console.log(`fuzz, one core, fresh VM state per case: ${out.casesPerSecond} cases/s (goal ${out.goal})`);
   console.log(
     `  baseline: ${out.baseline.perSecond} fresh boots/s; cases run at ${out.ratioToBaseline}x the boot rate`,
   );
