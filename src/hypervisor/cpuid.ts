@@ -3,21 +3,15 @@
 // image finds out what it runs on (C8). Values are the hypervisor's: untrusted.
 import {
   CpuidBit,
-  HV_SHARED_GPA_BOUNDARY_BITS_SHIFT,
   HV_SIGNATURE,
   HvCpuidLeaf,
-  HvIsolationType,
   HYPERV_CPUID_SIGNATURE_EAX,
   HYPERV_VS_INTERFACE_EAX_SIGNATURE,
 } from "../hyperv/hvgdk.ts";
+import { type CpuidRegs, isolationConfigLeaf } from "../hyperv/isolation-config.ts";
 import type { Platform } from "../platform/platform.ts";
 
-export interface CpuidRegs {
-  eax: number;
-  ebx: number;
-  ecx: number;
-  edx: number;
-}
+export type { CpuidRegs };
 
 export const ZERO_REGS: Readonly<CpuidRegs> = Object.freeze({ eax: 0, ebx: 0, ecx: 0, edx: 0 });
 
@@ -59,16 +53,8 @@ export function hypervisorCpuid(p: Platform, leaf: number): CpuidRegs {
       return { eax: coco ? CpuidBit.HV_X64_USE_MMIO_HYPERCALLS : 0, ebx: 0xfff, ecx: 0, edx: 0 };
     case HvCpuidLeaf.HYPERV_CPUID_IMPLEMENT_LIMITS:
       return { eax: HV_MAX_VP_INDEX, ebx: 2048, ecx: 0, edx: 0 };
-    case HvCpuidLeaf.HYPERV_CPUID_ISOLATION_CONFIG: {
-      if (!coco) return { ...ZERO_REGS };
-      const type =
-        c.isolation === "snp" ? HvIsolationType.HV_ISOLATION_TYPE_SNP : HvIsolationType.HV_ISOLATION_TYPE_TDX;
-      const bits = p.sharedBoundaryBits;
-      const ebx =
-        type |
-        (bits ? CpuidBit.HV_SHARED_GPA_BOUNDARY_ACTIVE | (bits << HV_SHARED_GPA_BOUNDARY_BITS_SHIFT) : 0);
-      return { eax: c.mode === "paravisor" ? CpuidBit.HV_PARAVISOR_PRESENT : 0, ebx, ecx: 0, edx: 0 };
-    }
+    case HvCpuidLeaf.HYPERV_CPUID_ISOLATION_CONFIG:
+      return isolationConfigLeaf(c.isolation, c.mode === "paravisor", p.sharedBoundaryBits);
     case HvCpuidLeaf.HYPERV_CPUID_VIRT_STACK_INTERFACE:
       return { eax: HYPERV_VS_INTERFACE_EAX_SIGNATURE, ebx: 0, ecx: 0, edx: 0 };
     case HvCpuidLeaf.HYPERV_CPUID_VIRT_STACK_PROPERTIES:

@@ -16,7 +16,6 @@ import { GuestPanic } from "../guest/panic.ts";
 import {
   HV_MAX_MODIFY_GPA_REP_COUNT,
   HvCallCode,
-  HvCpuidLeaf,
   HvMemHostVisibility,
   HvMsr,
   HvStatus,
@@ -29,7 +28,7 @@ import {
   HV_INPUT_POST_MESSAGE,
   resultStatus,
 } from "../hyperv/hypercall-abi.ts";
-import { hypervisorCpuid } from "../hypervisor/cpuid.ts";
+import { isolationConfigLeaf } from "../hyperv/isolation-config.ts";
 import type { PostMessageSink, SignalEventSink } from "../hypervisor/hypervisor.ts";
 import { archCpuid } from "../platform/arch-cpuid.ts";
 import type { CpuMemory } from "../platform/cpu-memory.ts";
@@ -125,7 +124,7 @@ export class Paravisor {
     // What the paravisor knows of its own VM, not what the hypervisor says (see cpuid_filter.ts).
     this.cpuidOptions = {
       confidentialVmbus: p.config.vmbus === "confidential",
-      isolationConfig: hypervisorCpuid(p, HvCpuidLeaf.HYPERV_CPUID_ISOLATION_CONFIG),
+      isolationConfig: isolationConfigLeaf(p.config.isolation, true, p.sharedBoundaryBits),
     };
     this.synic = new ParavisorSynic({
       mem: this.mem,
