@@ -4,15 +4,16 @@
 // what it rejected, whether the guest hung or only timed out (checks.ts), and
 // whether the channels the attack left alone still answer. Any finding comes with
 // a replay line that reproduces it.
+
+import { countLabel, Label } from "../audit/labels.ts";
 import { GuestPanic } from "../guest/panic.ts";
 import type { HostOptions } from "../host/host.ts";
 import { GuestCrash } from "../platform/exceptions.ts";
-import { PAGE_SIZE, PageFlag } from "../platform/page.ts";
 import { configInput, type VmConfig } from "../vm/config.ts";
 import type { HookFn } from "../vm/hooks.ts";
 import { restoreSnapshot, takeSnapshot, type VmSnapshot } from "../vm/snapshot.ts";
 import { type BootOutcome, Vm } from "../vm/vm.ts";
-import { plantSecret, secretIntact, storeSecret, strayReadIntoPage } from "../vm/workload.ts";
+import { plantSecret, type Secret, secretIntact, storeSecret, strayReadIntoPage } from "../vm/workload.ts";
 import type { Attack, AttackContext, HostSetup } from "./api.ts";
 import {
   type ChannelProbe,
@@ -166,19 +167,94 @@ export function runAttack(
   return judge(t, attack, t.vm.boot(), spec);
 }
 
-/** A VM booted once with an honest host, and a snapshot of it just after boot (see runAttackOnBooted). */
-export interface BootedTarget extends Target {
-  readonly boot: BootOutcome;
-  readonly snapshot: VmSnapshot;
-  readonly host: HostSetup | undefined;
+/**
+ * The auditor's workload, set up once the guest booted: a secret in a private page
+ * (it must not leak) and, where the guest's disk is the paravisor's, stored on it
+ * (it must come back intact). `failure` is what the guest died or refused with.
+ */
+interface Workload {
+  secret?: Secret;
+  stored?: Secret;
+  failure?: unknown;
 }
 
-/** Boot a VM for attacks (honest until one acts) and snapshot it: the fuzzer's fresh state per case. */
-export function bootTarget(config: VmConfig, host?: HostSetup): BootedTarget {
+function plantWorkload(vm: Vm): Workload {
+  const w: Workload = {};
+  try {
+    w.secret = plantSecret(vm);
+    // Where its disk is the paravisor's, the guest stores the key page on it: it
+    // must get it back at the end, whatever the host did.
+    if (expectsParavisorStorage(vm)) {
+      w.stored = w.secret;
+      storeSecret(vm, w.secret);
+    }
+    vm.scheduler.runUntilIdle();
+  } catch (e) {
+    if (!(e instanceof GuestCrash || e instanceof GuestPanic)) throw e;
+    w.failure = e;
+  }
+  return w;
+}
+
+/**
+ * A VM booted once, with the auditor's workload in place, and a snapshot of it
+ * (see runAttackOnBooted). `exposed` are the pages a host could read that held
+ * secret bytes when the snapshot was taken: with the pages changed since, all a
+ * curious host's read of its pages can find.
+ */
+export interface BootedTarget extends Target {
+  readonly boot: BootOutcome;
+  readonly workload: Workload;
+  readonly snapshot: VmSnapshot;
+  readonly host: HostSetup | undefined;
+  readonly exposed: readonly number[];
+}
+
+/**
+ * Boot a VM for attacks and snapshot it: the fuzzer's fresh state per case. The
+ * host is honest unless `before` sets lies up (it runs before boot, like an
+ * attack's setup); what it returns is state its lies keep, which the snapshot holds.
+ */
+export function bootTarget(
+  config: VmConfig,
+  host?: HostSetup,
+  before?: (ctx: AttackContext) => object | undefined,
+): BootedTarget {
   const t = target(config, host);
+  const kept = before?.(t.ctx);
   const boot = t.vm.boot();
+  const workload = boot.ok ? plantWorkload(t.vm) : {};
+  const exposed: number[] = [];
+  hostReadsEverything(t.vm, undefined, (pfn, secret) => {
+    if (secret > 0) exposed.push(pfn);
+  });
   // The snapshot holds the attack context too: what its handles remember from boot.
-  return { ...t, boot, host, snapshot: takeSnapshot({ ...t }) };
+  return { ...t, boot, host, workload, exposed, snapshot: takeSnapshot({ ...t, kept, workload }) };
+}
+
+/**
+ * Whatever the attack did, a curious host then reads every page its SLAT maps in
+ * plaintext: the secret bytes there are leaked. `pages` narrows the read to the
+ * pages that can hold something new (on a VM restored from a snapshot: those
+ * changed since it, and those that held secret bytes in it); `each` sees the
+ * secret bytes per page instead of the auditor.
+ */
+function hostReadsEverything(
+  vm: Vm,
+  pages: Iterable<number> | undefined,
+  each: (pfn: number, secret: number) => void = (_pfn, n) => {
+    vm.audit.secretBytesLeaked += n;
+  },
+): void {
+  const mem = vm.platform.memory;
+  const view = vm.platform.untrustedView("host");
+  const read = (pfn: number) => {
+    if (view.outcome(pfn, false) !== "plaintext") return;
+    const labels = mem.peekLabels(pfn);
+    if (labels) each(pfn, countLabel(labels, Label.SECRET));
+  };
+  if (pages) for (const pfn of pages) read(pfn);
+  else for (const r of view.mappedRuns()) for (let i = 0; i < r.count; i++) read(r.pfn + i);
 }
 
 /**
@@ -195,13 +271,26 @@ export function runAttackOnBooted(
 ): Verdict {
   if (JSON.stringify(attack.host) !== JSON.stringify(t.host))
     throw new Error(`attack ${attack.name} needs a host set up differently from the booted target's`);
+  const mem = t.snapshot.memories[0];
+  // The pages the case may change: logged by the memory from the snapshot's mark on.
+  let changed: readonly number[] | undefined;
   restoreSnapshot(t.snapshot);
   observe?.(t.vm);
   attack.setup?.(t.ctx);
-  return judge(t, attack, t.boot, spec);
+  return judge(t, attack, t.boot, spec, t.workload, () => {
+    changed = mem?.mem.loggedSince(mem.mark);
+    return changed ? [...new Set([...changed, ...t.exposed])] : undefined;
+  });
 }
 
-function judge(t: Target, attack: Attack, boot: BootOutcome, spec?: Omit<ReplaySpec, "config">): Verdict {
+function judge(
+  t: Target,
+  attack: Attack,
+  boot: BootOutcome,
+  spec?: Omit<ReplaySpec, "config">,
+  planted?: Workload,
+  scanPages?: () => Iterable<number> | undefined,
+): Verdict {
   const { vm, notes, session, ctx } = t;
   const config = vm.config;
   let hung = false;
@@ -230,36 +319,22 @@ function judge(t: Target, attack: Attack, boot: BootOutcome, spec?: Omit<ReplayS
     else crashed = true;
     reason = boot.crash;
   } else {
-    let secret: ReturnType<typeof plantSecret> | undefined;
-    let stored: typeof secret;
-    guard(() => {
-      secret = plantSecret(vm);
-      // Where its disk is the paravisor's, the guest stores the key page on it: it
-      // must get it back at the end, whatever the host did.
-      if (expectsParavisorStorage(vm)) {
-        stored = secret;
-        storeSecret(vm, secret);
-      }
-      vm.scheduler.runUntilIdle();
-    });
+    const { secret, stored, failure } = planted ?? plantWorkload(vm);
+    if (failure)
+      guard(() => {
+        throw failure;
+      });
     if (!crashed && !refused) guard(() => attack.after?.(ctx));
     if (!crashed && !refused) guard(() => vm.scheduler.runUntilIdle());
     // The attack stops acting; a machine that still does not settle is hung.
     session.detach();
     if (!crashed && !refused) guard(() => (hung = !settles(vm)));
     if (!crashed && !refused && !hung) guard(() => (probe = probeChannels(vm, session.touched, stored)));
-    // Whatever the attack did, a curious host then reads every page its SLAT maps.
-    const buf = new Uint8Array(PAGE_SIZE);
-    for (const r of vm.platform.untrustedView("host").mappedRuns())
-      for (let i = 0; i < r.count; i++) {
-        const pfn = r.pfn + i;
-        if (vm.platform.memory.flags(pfn) & PageFlag.HOST_VISIBLE)
-          ctx.host.memory.read(pfn * PAGE_SIZE, PAGE_SIZE, buf);
-      }
+    hostReadsEverything(vm, scanPages?.());
     if (secret && !crashed) {
       let intact = true;
       guard(() => {
-        intact = secretIntact(vm, secret!);
+        intact = secretIntact(vm, secret);
       });
       integrityLost = !intact;
     }
@@ -287,7 +362,10 @@ function judge(t: Target, attack: Attack, boot: BootOutcome, spec?: Omit<ReplayS
   const waited = timeouts(vm);
   if (attack.honest && waited.length > 0)
     findings.push(`with an honest host the guest timed out waiting for ${waited[0]}`);
-  const replay = replayLine({ ...(spec ?? { attack: attack.name }), config: configInput(config) });
+  // The replay line is made when asked for (a fuzz campaign asks only of findings).
+  let replay: string | undefined;
+  const replayOf = () =>
+    (replay ??= replayLine({ ...(spec ?? { attack: attack.name }), config: configInput(config) }));
   return {
     attack: attack.name,
     config: config.name,
@@ -303,7 +381,9 @@ function judge(t: Target, attack: Attack, boot: BootOutcome, spec?: Omit<ReplayS
     notes,
     finding: findings.length > 0,
     findings,
-    replay,
+    get replay() {
+      return replayOf();
+    },
     hung,
     timeouts: waited,
     channelsChecked: probe.checked,

@@ -2,6 +2,8 @@
 // and every host access to guest memory, and keeps the verdict: secret bytes the
 // host read in plaintext (leaks), bytes exposed on purpose, refused host accesses,
 // invariant violations and guest crashes.
+
+import { appendOnly } from "../util/snapshot-hints.ts";
 import { Boundary } from "./crossings.ts";
 import { countLabel, Label, uniformLabels } from "./labels.ts";
 
@@ -27,9 +29,9 @@ export class Auditor {
   refusedWrites = 0;
   /** Bytes the guest stored to MMIO or I/O ports that reached the host or hypervisor (C12). */
   deviceBytesToHost = 0;
-  readonly violations: Violation[] = [];
+  readonly violations: Violation[] = appendOnly([]);
   /** The guest's logged reasons for rejecting host input. */
-  readonly rejections: { seq: number; code: string; message: string }[] = [];
+  readonly rejections: { seq: number; code: string; message: string }[] = appendOnly([]);
 
   /** Account a plaintext host read of bytes with these labels. */
   plaintextRead(labels: Uint8Array): void {

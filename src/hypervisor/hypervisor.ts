@@ -21,6 +21,7 @@ import { MmioMap } from "../platform/mmio.ts";
 import { PAGE_SIZE } from "../platform/page.ts";
 import type { Platform } from "../platform/platform.ts";
 import type { UntrustedView } from "../platform/untrusted-view.ts";
+import { scratch } from "../util/snapshot-hints.ts";
 import { hardened } from "../vm/config.ts";
 import { type CpuidRegs, hypervisorCpuid } from "./cpuid.ts";
 import {
@@ -114,7 +115,7 @@ export class Hypervisor {
   readonly hostIoApic: IoApic | undefined;
   /** A malicious hypervisor's changes to its own answers (installed by an attack). */
   interposer: HypervisorInterposer | undefined;
-  readonly #scratch = new Uint8Array(PAGE_SIZE);
+  readonly #scratch = scratch(new Uint8Array(PAGE_SIZE));
 
   constructor(platform: Platform) {
     this.platform = platform;

@@ -139,6 +139,7 @@ export class CpuMemory {
       }
       this.#runOff = (pfn - s.firstPfn) * PAGE_SIZE + off;
     }
+    if (write) this.#mem.written(pfn, Math.ceil((off + n) / PAGE_SIZE));
     this.#runSlab = s;
     return n;
   }
@@ -417,6 +418,7 @@ export class CpuWindow {
 
   setU32(off: number, v: number): void {
     this.#valid();
+    this.#mem.writtenBytes(this.gpa + off, 4);
     this.#dv.setUint32(off, v >>> 0, true);
     this.#labels.fill(Label.PUBLIC, off, off + 4);
   }
@@ -430,6 +432,7 @@ export class CpuWindow {
   write(off: number, src: Uint8Array, srcOff: number, len: number, labels: number | Uint8Array): void {
     this.#valid();
     this.#bounds(off, len);
+    this.#mem.writtenBytes(this.gpa + off, len);
     this.#data.set(srcOff === 0 && len === src.length ? src : src.subarray(srcOff, srcOff + len), off);
     if (typeof labels === "number") this.#labels.fill(labels, off, off + len);
     else this.#labels.set(labels.subarray(srcOff, srcOff + len), off);
@@ -438,6 +441,7 @@ export class CpuWindow {
   fill(off: number, len: number, value: number, label: number): void {
     this.#valid();
     this.#bounds(off, len);
+    this.#mem.writtenBytes(this.gpa + off, len);
     this.#data.fill(value, off, off + len);
     this.#labels.fill(label, off, off + len);
   }

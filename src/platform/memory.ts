@@ -32,15 +32,6 @@ export interface PageBacking {
   readonly stale: boolean;
 }
 
-/** An opaque copy of a GuestMemory's state (see GuestMemory.snapshot). */
-export interface MemorySnapshot {
-  readonly uniform: Uint8Array;
-  readonly detail: readonly (Uint8Array | undefined)[];
-  readonly backing: ReadonlyMap<number, unknown>;
-  readonly slabs: readonly { slab: unknown; data: Uint8Array; labels: Uint8Array }[];
-  readonly epoch: number;
-}
-
 export class GuestMemory {
   readonly bytes: number;
   readonly pages: number;
@@ -51,6 +42,15 @@ export class GuestMemory {
   readonly #backing = new Map<number, Slab>();
   /** Bumped on every flags change, so cached views can tell they went stale. */
   epoch = 0;
+  // Write tracking for incremental restores (src/vm/snapshot.ts). Off until a
+  // snapshot marks memory; then every page written is logged once per mark, so a
+  // restore puts back only the pages written since its mark.
+  /** One bit per page: logged since the latest mark. */
+  #logged: Uint8Array | undefined;
+  readonly #log: number[] = [];
+  /** Marks still valid, oldest first: where the log stood when each was taken. */
+  #marks: { seq: number; index: number }[] = [];
+  #seq = 0;
 
   constructor(bytes: number, initialFlags: number) {
     if (bytes <= 0 || bytes % PAGE_SIZE !== 0) throw new Error(`memory size ${bytes} is not a page multiple`);
@@ -75,6 +75,8 @@ export class GuestMemory {
   updateFlags(pfn: number, count: number, keep: number, set: number): void {
     if (!this.contains(pfn, count)) throw new Error(`page range ${pfn}+${count} outside guest memory`);
     this.epoch++;
+    // A page whose flags change is logged as changed too (what the host may read of it did).
+    this.written(pfn, count);
     let p = pfn;
     const end = pfn + count;
     while (p < end) {
@@ -199,10 +201,11 @@ export class GuestMemory {
     return this.#backing.get(pfn);
   }
 
-  /** A page's data and labels, allocated on first use (zeros, labelled HOST: no guest data yet). */
+  /** A page's data and labels to write, allocated on first use (zeros, labelled HOST: no guest data yet). */
   page(pfn: number): { data: Uint8Array; labels: Uint8Array } {
     let s = this.#backing.get(pfn);
     if (!s) s = this.#allocate(pfn, 1);
+    this.written(pfn);
     const o = (pfn - s.firstPfn) << PAGE_SHIFT;
     return { data: s.data.subarray(o, o + PAGE_SIZE), labels: s.labels.subarray(o, o + PAGE_SIZE) };
   }
@@ -254,37 +257,91 @@ export class GuestMemory {
   }
 
   /**
-   * Save everything: flags, and a copy of every backing slab's data and labels.
-   * Restoring copies the bytes back into the same arrays (so views handed out
-   * before the snapshot stay live) and forgets pages first written after it.
-   * Cost: one copy of the touched memory each way — a fuzzer's fresh state.
+   * Every writer of page bytes says so here (the CPU and untrusted accessors, their
+   * windows), and every change of flags: pages `pfn` .. `pfn + count - 1` changed. Costs a bit test per page
+   * while a snapshot tracks writes, nothing otherwise.
    */
-  snapshot(): MemorySnapshot {
-    const slabs = new Set(this.#backing.values());
-    return {
-      uniform: this.#uniform.slice(),
-      detail: this.#detail.map((d) => d?.slice()),
-      backing: new Map(this.#backing),
-      slabs: [...slabs].map((s) => ({ slab: s, data: s.data.slice(), labels: s.labels.slice() })),
-      epoch: this.epoch,
-    };
+  written(pfn: number, count = 1): void {
+    const bits = this.#logged;
+    if (bits === undefined) return;
+    for (let p = pfn, end = pfn + count; p < end; p++) {
+      const i = p >>> 3;
+      const m = 1 << (p & 7);
+      if ((bits[i]! & m) === 0) {
+        bits[i] = bits[i]! | m;
+        this.#log.push(p);
+      }
+    }
   }
 
-  restore(snap: MemorySnapshot): void {
-    this.#uniform.set(snap.uniform);
-    for (let c = 0; c < this.#detail.length; c++) {
-      const d = snap.detail[c];
-      this.#detail[c] = d ? d.slice() : undefined;
+  /** written() for a byte range. */
+  writtenBytes(gpa: number, len: number): void {
+    if (this.#logged === undefined || len <= 0) return;
+    const first = Math.floor(gpa / PAGE_SIZE);
+    this.written(first, Math.floor((gpa + len - 1) / PAGE_SIZE) - first + 1);
+  }
+
+  #clearLogged(from: number): void {
+    const bits = this.#logged!;
+    const log = this.#log;
+    for (let k = from; k < log.length; k++) {
+      const p = log[k]!;
+      bits[p >>> 3] = bits[p >>> 3]! & ~(1 << (p & 7));
     }
-    this.#backing.clear();
-    for (const [pfn, slab] of snap.backing) this.#backing.set(pfn, slab as Slab);
-    for (const s of snap.slabs) {
-      const slab = s.slab as Slab;
-      slab.data.set(s.data);
-      slab.labels.set(s.labels);
-    }
-    // Any cached mapping must re-check: state went back in time.
-    this.epoch = Math.max(this.epoch, snap.epoch) + 1;
+  }
+
+  /** Start a mark (a snapshot was taken): pages written from now on are logged against it. */
+  mark(): number {
+    if (this.#logged === undefined) this.#logged = new Uint8Array((this.pages + 7) >>> 3);
+    else this.#clearLogged(this.#marks.at(-1)?.index ?? 0);
+    const seq = ++this.#seq;
+    this.#marks.push({ seq, index: this.#log.length });
+    return seq;
+  }
+
+  /** The pages logged since mark `seq` (each once per later mark), or undefined when it is gone. */
+  loggedSince(seq: number): readonly number[] | undefined {
+    const m = this.#marks.find((x) => x.seq === seq);
+    return m ? this.#log.slice(m.index) : undefined;
+  }
+
+  /** Whether mark `seq` still describes a state this memory can go back to page by page. */
+  hasMark(seq: number): boolean {
+    return this.#marks.some((m) => m.seq === seq);
+  }
+
+  /**
+   * Go back to mark `seq`: `restore` is called for each page written since (a page
+   * may come more than once), then the log forgets them. False, with nothing done,
+   * when the mark is gone (memory went back past it): the caller restores every
+   * page and calls restartAt().
+   */
+  rewind(seq: number, restore: (pfn: number) => void): boolean {
+    const at = this.#marks.findIndex((m) => m.seq === seq);
+    if (at < 0) return false;
+    const index = this.#marks[at]!.index;
+    const log = this.#log;
+    for (let k = index; k < log.length; k++) restore(log[k]!);
+    this.#clearLogged(this.#marks.at(-1)!.index);
+    log.length = index;
+    // Later marks at the same place in the log still describe this state.
+    while (this.#marks.at(-1)!.index > index) this.#marks.pop();
+    return true;
+  }
+
+  /** After a full restore to mark `seq`'s state: the only mark is that one, with nothing logged. */
+  restartAt(seq: number): void {
+    if (this.#logged) this.#clearLogged(this.#marks.at(-1)?.index ?? 0);
+    else this.#logged = new Uint8Array((this.pages + 7) >>> 3);
+    this.#log.length = 0;
+    this.#marks = [{ seq, index: 0 }];
+  }
+
+  /** Every buffer that backs pages (data and labels), for a snapshot to restore page by page. */
+  slabBuffers(): Set<ArrayBufferLike> {
+    const out = new Set<ArrayBufferLike>();
+    for (const s of this.#backing.values()) out.add(s.data.buffer).add(s.labels.buffer);
+    return out;
   }
 
   /** Forget a page's contents: it reads as zeros again, which hold no guest data. */
@@ -292,6 +349,7 @@ export class GuestMemory {
     const s = this.#backing.get(pfn);
     if (!s) return;
     const o = (pfn - s.firstPfn) << PAGE_SHIFT;
+    this.written(pfn);
     s.data.fill(0, o, o + PAGE_SIZE);
     s.labels.fill(Label.HOST, o, o + PAGE_SIZE);
   }

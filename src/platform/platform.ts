@@ -5,6 +5,7 @@
 // CpuMemory to the guest and paravisor, UntrustedView to the hypervisor and host.
 import type { Auditor } from "../audit/auditor.ts";
 import { SevStatus } from "../hyperv/hvgdk.ts";
+import { appendOnly } from "../util/snapshot-hints.ts";
 import { hardened, type VmConfig } from "../vm/config.ts";
 import { PlatformSecurityProcessor } from "./attestation.ts";
 import { type CpuLevel, CpuMemory } from "./cpu-memory.ts";
@@ -61,7 +62,7 @@ export class Platform {
   readonly #enc: MemoryEncryption;
   readonly #handlers: Partial<Record<CpuLevel, ExceptionHandler>> = {};
   readonly exceptions: Record<CpuLevel, number> = { guest: 0, paravisor: 0 };
-  readonly exceptionLog: CocoException[] = [];
+  readonly exceptionLog: CocoException[] = appendOnly([]);
 
   constructor(config: VmConfig, audit: Auditor, key: number) {
     this.config = config;

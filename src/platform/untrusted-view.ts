@@ -8,6 +8,7 @@
 import type { Auditor } from "../audit/auditor.ts";
 import type { Actor } from "../audit/crossings.ts";
 import { Label } from "../audit/labels.ts";
+import { scratch } from "../util/snapshot-hints.ts";
 import type { GuestMemory } from "./memory.ts";
 import type { MemoryEncryption } from "./memory-encryption.ts";
 import { PAGE_SIZE, PageFlag, PageState, pfnOf } from "./page.ts";
@@ -20,7 +21,7 @@ export class UntrustedView {
   readonly #enc: MemoryEncryption;
   readonly #audit: Auditor;
   readonly #boundary: number;
-  readonly #scratch = new Uint8Array(PAGE_SIZE);
+  readonly #scratch = scratch(new Uint8Array(PAGE_SIZE));
 
   constructor(actor: Actor, mem: GuestMemory, enc: MemoryEncryption, audit: Auditor, sharedBoundary: number) {
     this.actor = actor;
@@ -108,6 +109,7 @@ export class UntrustedView {
         if (run > n) {
           const s = this.#mem.peekSlab(pfn)!;
           const so = (pfn - s.firstPfn) * PAGE_SIZE + off;
+          this.#mem.writtenBytes(addr, run);
           s.data.set(src.subarray(at, at + run), so);
           s.labels.fill(Label.HOST, so, so + run);
           this.#crossPages("host-write", addr, run, "written");
@@ -263,6 +265,7 @@ export class HostWindow {
       this.#view.write(this.gpa + off, this.#u32);
       return;
     }
+    this.#mem.writtenBytes(this.gpa + off, 4);
     this.#dv.setUint32(off, v >>> 0, true);
     this.#labels.fill(Label.HOST, off, off + 4);
   }
@@ -283,6 +286,7 @@ export class HostWindow {
       this.#view.write(this.gpa + off, src.subarray(srcOff, srcOff + len));
       return;
     }
+    this.#mem.writtenBytes(this.gpa + off, len);
     this.#data.set(src.subarray(srcOff, srcOff + len), off);
     // Whatever label the host claims, bytes it wrote are the host's.
     this.#labels.fill(Label.HOST, off, off + len);
@@ -294,6 +298,7 @@ export class HostWindow {
       this.#view.write(this.gpa + off, new Uint8Array(len).fill(value));
       return;
     }
+    this.#mem.writtenBytes(this.gpa + off, len);
     this.#data.fill(value, off, off + len);
     this.#labels.fill(Label.HOST, off, off + len);
   }

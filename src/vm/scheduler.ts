@@ -43,7 +43,11 @@ export class Scheduler {
   step(): boolean {
     if (this.#head >= this.#queue.length) return false;
     const t = this.#queue[this.#head++]!;
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+    if (this.#head === this.#queue.length) {
+      // Drained: forget the tasks run (a snapshot of an idle machine then holds none).
+      this.#queue.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue.splice(0, this.#head);
       this.#head = 0;
     }

@@ -9,6 +9,9 @@
 // the snapshot is simply no longer referenced. State that lives only in a closure
 // is invisible to the walk: the VM keeps such objects reachable (Vm's streams).
 import { KeyObject } from "node:crypto";
+import { GuestMemory } from "../platform/memory.ts";
+import { PAGE_SIZE } from "../platform/page.ts";
+import { isAppendOnly, isScratch } from "../util/snapshot-hints.ts";
 
 /** A class whose `#private` fields hold state: the walk reaches them through these. */
 export interface Snapshottable {
@@ -23,6 +26,38 @@ interface ObjectRecord {
   readonly keys: string[];
   readonly vals: unknown[];
   readonly priv: unknown[] | undefined;
+  /** Puts vals back under keys (compiled per shape: see restorerFor). */
+  readonly put: Restorer;
+}
+
+type Restorer = (o: Record<string, unknown>, vals: unknown[]) => void;
+
+const restorers = new Map<string, Restorer>();
+
+/** Properties added since the snapshot go (class fields are all defined at construction). */
+function dropAdded(o: Record<string, unknown>, keys: readonly string[]): void {
+  for (const k of Object.keys(o))
+    if (!keys.includes(k) && Object.getOwnPropertyDescriptor(o, k)?.writable) delete o[k];
+}
+
+/**
+ * A function that puts back the properties `keys` of an object: one per shape,
+ * compiled so that each store is a named property store the engine caches (a
+ * generic o[k] = v over a thousand shapes is several times slower). A plain object
+ * (possibly a dictionary) is also checked for properties added since.
+ */
+function restorerFor(plain: boolean, keys: readonly string[]): Restorer {
+  const id = `${plain ? "p" : "c"}\0${keys.join("\0")}`;
+  let f = restorers.get(id);
+  if (!f) {
+    const stores = keys.map((k, i) => `o[${JSON.stringify(k)}] = v[${i}];`).join("\n");
+    const check = plain ? `let n = 0; for (const k in o) n++; if (n !== ${keys.length}) drop(o, keys);` : "";
+    // Generated from property names the walk read (JSON-quoted), nothing else.
+    const make = new Function("drop", "keys", `return (o, v) => {\n${stores}\n${check}\n};`);
+    f = make(dropAdded, keys) as Restorer;
+    restorers.set(id, f);
+  }
+  return f;
 }
 
 export interface VmSnapshot {
@@ -30,10 +65,21 @@ export interface VmSnapshot {
   readonly root: object;
   readonly objects: readonly ObjectRecord[];
   readonly arrays: readonly { o: unknown[]; vals: unknown[] }[];
+  /** Append-only logs (util/snapshot-hints.ts): their length only; their records never change. */
+  readonly logs: readonly { o: unknown[]; length: number }[];
   readonly maps: readonly { o: Map<unknown, unknown>; entries: [unknown, unknown][] }[];
   readonly sets: readonly { o: Set<unknown>; vals: unknown[] }[];
-  /** Every ArrayBuffer behind a typed array or DataView, with a copy of its bytes. */
-  readonly buffers: readonly { o: Uint8Array; copy: Uint8Array }[];
+  /**
+   * Every ArrayBuffer behind a typed array or DataView, with a copy of its bytes;
+   * `memory` when it backs guest pages (restored page by page, see memories).
+   */
+  readonly buffers: readonly { o: Uint8Array; copy: Uint8Array; memory?: GuestMemory }[];
+  /**
+   * Guest memories in the graph, each marked when the snapshot was taken: a restore
+   * puts back only the pages written since the mark (the memory logs its writers),
+   * and copies every page only when the memory went back past the mark.
+   */
+  readonly memories: readonly { mem: GuestMemory; mark: number; copies: Map<ArrayBufferLike, Uint8Array> }[];
 }
 
 function isSnapshottable(o: object): o is Snapshottable {
@@ -59,12 +105,14 @@ export function takeSnapshot(root: object): VmSnapshot {
   const seenBuffers = new Set<ArrayBufferLike>();
   const objects: ObjectRecord[] = [];
   const arrays: { o: unknown[]; vals: unknown[] }[] = [];
+  const logs: { o: unknown[]; length: number }[] = [];
   const maps: { o: Map<unknown, unknown>; entries: [unknown, unknown][] }[] = [];
   const sets: { o: Set<unknown>; vals: unknown[] }[] = [];
-  const buffers: { o: Uint8Array; copy: Uint8Array }[] = [];
+  const buffers: { o: Uint8Array; copy: Uint8Array; memory?: GuestMemory }[] = [];
+  const mems: GuestMemory[] = [];
   const stack: unknown[] = [root];
   const buffer = (b: ArrayBufferLike): void => {
-    if (seenBuffers.has(b)) return;
+    if (seenBuffers.has(b) || isScratch(b)) return;
     seenBuffers.add(b);
     const o = new Uint8Array(b);
     buffers.push({ o, copy: o.slice() });
@@ -82,6 +130,10 @@ export function takeSnapshot(root: object): VmSnapshot {
       (typeof SharedArrayBuffer !== "undefined" && v instanceof SharedArrayBuffer)
     ) {
       buffer(v);
+      continue;
+    }
+    if (Array.isArray(v) && isAppendOnly(v)) {
+      logs.push({ o: v, length: v.length });
       continue;
     }
     if (Array.isArray(v)) {
@@ -117,39 +169,82 @@ export function takeSnapshot(root: object): VmSnapshot {
         vals.push(d.value);
       }
     }
+    if (o instanceof GuestMemory) mems.push(o);
     const priv = isSnapshottable(o) ? o.save() : undefined;
     if (priv) for (const x of priv) stack.push(x);
-    if (!frozen) objects.push({ o, keys, vals, priv });
+    if (!frozen) {
+      const proto = Object.getPrototypeOf(o);
+      objects.push({
+        o,
+        keys,
+        vals,
+        priv,
+        put: restorerFor(proto === Object.prototype || proto === null, keys),
+      });
+    }
   }
-  return { root, objects, arrays, maps, sets, buffers };
+  const memories = mems.map((mem) => {
+    const slabs = mem.slabBuffers();
+    const copies = new Map<ArrayBufferLike, Uint8Array>();
+    for (const b of buffers)
+      if (slabs.has(b.o.buffer)) {
+        b.memory = mem;
+        copies.set(b.o.buffer, b.copy);
+      }
+    return { mem, mark: mem.mark(), copies };
+  });
+  return { root, objects, arrays, logs, maps, sets, buffers, memories };
+}
+
+/** Put back page `pfn` of `mem` (its backing as at the snapshot) from the snapshot's copies. */
+function restorePage(mem: GuestMemory, copies: Map<ArrayBufferLike, Uint8Array>, pfn: number): void {
+  const s = mem.peekSlab(pfn);
+  if (!s) return; // first written after the snapshot: its backing is gone with it
+  const o = (pfn - s.firstPfn) * PAGE_SIZE;
+  const d = copies.get(s.data.buffer)!;
+  const l = copies.get(s.labels.buffer)!;
+  s.data.set(d.subarray(s.data.byteOffset + o, s.data.byteOffset + o + PAGE_SIZE), o);
+  s.labels.set(l.subarray(s.labels.byteOffset + o, s.labels.byteOffset + o + PAGE_SIZE), o);
+}
+
+/** Whether a map holds exactly these entries, in this order (then it needs no rebuilding). */
+function sameEntries(m: Map<unknown, unknown>, entries: readonly [unknown, unknown][]): boolean {
+  if (m.size !== entries.length) return false;
+  let i = 0;
+  for (const [k, x] of m) {
+    const e = entries[i++]!;
+    if (e[0] !== k || e[1] !== x) return false;
+  }
+  return true;
 }
 
 export function restoreSnapshot(s: VmSnapshot): void {
-  for (const b of s.buffers) b.o.set(b.copy);
+  // Memories still holding the snapshot's mark go back page by page (below).
+  const incremental = new Set<GuestMemory>();
+  for (const m of s.memories) if (m.mem.hasMark(m.mark)) incremental.add(m.mem);
+  for (const b of s.buffers) if (!b.memory || !incremental.has(b.memory)) b.o.set(b.copy);
+  for (const l of s.logs) l.o.length = l.length;
   for (const a of s.arrays) {
     const o = a.o;
     const vals = a.vals;
     o.length = vals.length;
     for (let i = 0; i < vals.length; i++) o[i] = vals[i];
   }
-  for (const m of s.maps) {
-    m.o.clear();
-    for (const [k, x] of m.entries) m.o.set(k, x);
-  }
+  for (const m of s.maps)
+    if (!sameEntries(m.o, m.entries)) {
+      m.o.clear();
+      for (const [k, x] of m.entries) m.o.set(k, x);
+    }
   for (const t of s.sets) {
     t.o.clear();
     for (const x of t.vals) t.o.add(x);
   }
   for (const r of s.objects) {
-    const o = r.o;
-    const keys = r.keys;
-    const vals = r.vals;
-    for (let i = 0; i < keys.length; i++) o[keys[i]!] = vals[i];
-    // Properties added since the snapshot go (class fields are all defined at construction).
-    const now = Object.keys(o);
-    if (now.length !== keys.length)
-      for (const k of now)
-        if (!keys.includes(k) && Object.getOwnPropertyDescriptor(o, k)?.writable) delete o[k];
-    if (r.priv) (o as unknown as Snapshottable).load(r.priv);
+    r.put(r.o, r.vals);
+    if (r.priv) (r.o as unknown as Snapshottable).load(r.priv);
   }
+  // Last: the pages go back into their backings as the snapshot had them (restored above).
+  for (const m of s.memories)
+    if (incremental.has(m.mem)) m.mem.rewind(m.mark, (pfn) => restorePage(m.mem, m.copies, pfn));
+    else m.mem.restartAt(m.mark);
 }

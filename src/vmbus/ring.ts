@@ -11,6 +11,7 @@
 // reader (copy before validate) is src/guest/vmbus/reader.ts; RingReader below is the
 // host's plain reader, which must not crash either.
 import { Label } from "../audit/labels.ts";
+import { scratch } from "../util/snapshot-hints.ts";
 import { VmbusSize } from "./constants.ts";
 import { fault, type VmbusFault } from "./errors.ts";
 import { HV_RING_BUFFER, VMPACKET_DESCRIPTOR } from "./layout.ts";
@@ -344,7 +345,7 @@ export class RingReader {
   constructor(mem: RingMemory, maxPacketSize: number = VmbusSize.VMBUS_DEFAULT_MAX_PKT_SIZE) {
     this.mem = mem;
     this.dataSize = ringDataSize(mem);
-    this.buf = new Uint8Array(maxPacketSize);
+    this.buf = scratch(new Uint8Array(maxPacketSize));
     this.view = new DataView(this.buf.buffer);
     const r = mem.getU32(R.read_index);
     this.#priv = this.#committed = indexOk(r, this.dataSize) ? r : 0;

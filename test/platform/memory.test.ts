@@ -68,22 +68,3 @@ test("contiguous views keep earlier contents and share storage with page views",
   assert.equal(m.peek(11)![0], 9);
   assert.equal(m.contiguous(10, 2).data[5], 42, "a sub-range of one backing is a view, not a copy");
 });
-
-test("snapshot/restore: bytes, labels and flags go back; views stay live; later pages are forgotten", () => {
-  const m = new GuestMemory(64 * 1024 * 1024, PageState.PRIVATE);
-  const v = m.contiguous(100, 2);
-  v.data[7] = 1;
-  v.labels[7] = Label.PUBLIC;
-  const snap = m.snapshot();
-  v.data[7] = 2;
-  v.labels[7] = Label.SECRET;
-  m.page(5000).data[0] = 9;
-  m.updateFlags(100, 1, 0xff, PageFlag.HOST_VISIBLE);
-  const epoch = m.epoch;
-  m.restore(snap);
-  assert.equal(v.data[7], 1, "the old view sees the restored byte");
-  assert.equal(v.labels[7], Label.PUBLIC);
-  assert.equal(m.peek(5000), undefined);
-  assert.equal(m.flags(100) & PageFlag.HOST_VISIBLE, 0);
-  assert.ok(m.epoch > epoch);
-});

@@ -68,6 +68,11 @@ function assertSameState(a: VmSnapshot, b: VmSnapshot, what: string): void {
     const q = b.arrays[i]!;
     assert.ok(p.o === q.o && p.vals.length === q.vals.length && p.vals.every((v, k) => same(v, q.vals[k])));
   });
+  assert.deepEqual(
+    b.logs.map((l) => [l.o, l.length]),
+    a.logs.map((l) => [l.o, l.length]),
+    `${what}: logs`,
+  );
   assert.equal(b.maps.length, a.maps.length, `${what}: maps`);
   a.maps.forEach((p, i) => {
     const q = b.maps[i]!;
@@ -144,6 +149,11 @@ function assertIsomorphic(a: VmSnapshot, b: VmSnapshot, what: string): void {
       same(v, b.arrays[i]!.vals[k], `${what}: array ${i}[${k}]`);
     });
   });
+  assert.deepEqual(
+    b.logs.map((l) => l.o.slice(0, l.length)),
+    a.logs.map((l) => l.o.slice(0, l.length)),
+    `${what}: logs`,
+  );
   a.maps.forEach((p, i) => {
     assert.equal(b.maps[i]!.entries.length, p.entries.length, `${what}: map ${i}`);
     p.entries.forEach(([k, v], j) => {

@@ -4,8 +4,8 @@
 // time-bounded run stops depends on the clock. Each case runs on fresh VM state:
 // its configuration's VM restored from a snapshot taken just after boot.
 import { Prng } from "../../util/prng.ts";
-import { caseToJson, type FuzzCase } from "./case.ts";
-import { runCase, type TargetPool } from "./execute.ts";
+import { BOOT_ACTIONS, caseToJson, type FuzzCase } from "./case.ts";
+import { poolKey, runCase, shapesBoot, TargetPool } from "./execute.ts";
 import { mutate, seedCorpus } from "./mutate.ts";
 
 export interface Shard {
@@ -48,6 +48,14 @@ export interface CampaignResult {
   findings: Finding[];
 }
 
+/**
+ * Cases per boot under new lies: a case that brings new CPUID or hypercall lies
+ * needs a VM booted under them (tens of milliseconds, against well under one for a
+ * case on a pooled VM), so new lies are tried at most once per this many cases, as
+ * AFL gives slow inputs less energy. Deterministic: it counts cases, not time.
+ */
+export const CASES_PER_LIE_BOOT = 1000;
+
 /** A shard's own seed: distinct, deterministic streams per (seed, shard). */
 export function shardSeed(seed: number, shard: Shard): number {
   let h = (seed ^ Math.imul(shard.index + 1, 0x9e3779b1) ^ Math.imul(shard.count, 0x85ebca6b)) >>> 0;
@@ -66,12 +74,16 @@ export function runCampaign(o: CampaignOptions): CampaignResult {
   const corpus: FuzzCase[] = [];
   const findings = new Map<string, Finding>();
   let iterations = 0;
-  // One booted VM per configuration, restored to its post-boot snapshot per case.
-  const pool: TargetPool = new Map();
+  // VMs booted per configuration and set of boot-time lies, restored to their
+  // post-boot snapshot per case.
+  const pool = new TargetPool();
+  // Boots under new lies are budgeted: a boot costs as much as many cases.
+  let lieBoots = 0;
 
   const consider = (c: FuzzCase): void => {
     const r = runCase(c, pool);
     iterations++;
+    if (r.booted && shapesBoot(c)) lieBoots++;
     let fresh = false;
     for (const id of r.coverage)
       if (!coverage.has(id)) {
@@ -103,7 +115,12 @@ export function runCampaign(o: CampaignOptions): CampaignResult {
   while (!o.stop(iterations) && corpus.length > 0) {
     const parent = corpus[rng.int(0, corpus.length - 1)]!;
     const other = corpus[rng.int(0, corpus.length - 1)];
-    consider(mutate(rng, parent, other));
+    const lies = lieBoots * CASES_PER_LIE_BOOT <= iterations;
+    let child = mutate(rng, parent, other, lies);
+    // Out of budget, a child whose lies have no booted VM (any more) drops them.
+    if (!lies && !pool.has(poolKey(child)))
+      child = { ...child, actions: child.actions.filter((a) => !BOOT_ACTIONS.has(a.kind)) };
+    consider(child);
     if (o.onProgress && iterations % 16 === 0)
       o.onProgress({ iterations, coverage: coverage.size, corpus: corpus.length, findings: findings.size });
   }

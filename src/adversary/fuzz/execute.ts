@@ -5,48 +5,78 @@
 // crossings by kind in AFL-style hit-count buckets.
 import { encodeResult } from "../../hyperv/hypercall-abi.ts";
 import { PAGE_SIZE } from "../../platform/page.ts";
-import { parseConfig } from "../../vm/config.ts";
+import { parseConfig, type VmConfig } from "../../vm/config.ts";
 import type { Vm } from "../../vm/vm.ts";
-import type { Attack } from "../api.ts";
+import type { Attack, AttackContext } from "../api.ts";
 import { type BootedTarget, bootTarget, runAttack, runAttackOnBooted, type Verdict } from "../runner.ts";
 import { BOOT_ACTIONS, caseToJson, type FuzzCase } from "./case.ts";
 
 export interface CaseResult {
   verdict: Verdict;
   coverage: Set<string>;
+  /** The case needed a boot (no pool, or its pool had no VM booted under its lies). */
+  booted: boolean;
 }
 
 function bucket(n: number): number {
   return n === 0 ? 0 : n < 2 ? 1 : n < 4 ? 2 : n < 8 ? 3 : n < 16 ? 4 : n < 32 ? 5 : n < 128 ? 6 : 7;
 }
 
+/** The hypervisor's state for a case's boot-time lies: how often each hypercall was made. */
+export interface LieState {
+  readonly calls: Map<number, number>;
+}
+
+/**
+ * Install a case's CPUID and hypercall lies. Returns their state (what the lies
+ * remember), or undefined when the case tells none. The state is plain data so a
+ * snapshot of a VM booted under the lies holds it (see runCase).
+ */
+export function installBootLies(ctx: AttackContext, c: FuzzCase): LieState | undefined {
+  const lies = c.actions.filter((a) => BOOT_ACTIONS.has(a.kind));
+  if (lies.length === 0) return undefined;
+  const state: LieState = { calls: new Map() };
+  ctx.hypervisor.interpose({
+    cpuid: (_vp, leaf, honest) => {
+      let r = honest;
+      for (const a of lies)
+        if (a.kind === "cpuid" && a.leaf === leaf) r = { ...r, [a.reg]: (r[a.reg] ^ a.xor) >>> 0 };
+      return r;
+    },
+    hypercall: (i) => {
+      const n = (state.calls.get(i.code) ?? 0) + 1;
+      state.calls.set(i.code, n);
+      for (const a of lies)
+        if (a.kind === "hypercall" && a.code === i.code && n > a.nth) return encodeResult(a.status);
+      return undefined;
+    },
+  });
+  return state;
+}
+
+/** The case's boot-time lies as a key: cases with the same lies boot to the same state. */
+export function bootKey(c: FuzzCase): string {
+  return JSON.stringify(c.actions.filter((a) => BOOT_ACTIONS.has(a.kind)));
+}
+
+/** Where a pool keeps the VM a case runs on: its configuration and boot-time lies. */
+export function poolKey(c: FuzzCase): string {
+  return `${JSON.stringify(c.config)} ${bootKey(c)}`;
+}
+
+/** A fuzz case as an attack: its boot-time lies in setup, its host actions after boot. */
 export function caseAttack(c: FuzzCase): Attack {
+  return { ...caseActions(c), setup: (ctx) => void installBootLies(ctx, c) };
+}
+
+/** The case's post-boot host actions alone (its lies are in place already on a pooled VM). */
+export function caseActions(c: FuzzCase): Attack {
   return {
     name: "fuzz-case",
     description: `a fuzz case of ${c.actions.length} host actions`,
     klass: "fuzz",
     defeatedBy: [],
     appliesTo: () => true,
-    setup(ctx) {
-      const lies = c.actions.filter((a) => BOOT_ACTIONS.has(a.kind));
-      if (lies.length === 0) return;
-      const calls = new Map<number, number>();
-      ctx.hypervisor.interpose({
-        cpuid: (_vp, leaf, honest) => {
-          let r = honest;
-          for (const a of lies)
-            if (a.kind === "cpuid" && a.leaf === leaf) r = { ...r, [a.reg]: (r[a.reg] ^ a.xor) >>> 0 };
-          return r;
-        },
-        hypercall: (i) => {
-          const n = (calls.get(i.code) ?? 0) + 1;
-          calls.set(i.code, n);
-          for (const a of lies)
-            if (a.kind === "hypercall" && a.code === i.code && n > a.nth) return encodeResult(a.status);
-          return undefined;
-        },
-      });
-    },
     after(ctx) {
       let mapped: number[] | undefined;
       for (const a of c.actions) {
@@ -85,22 +115,88 @@ export function caseAttack(c: FuzzCase): Attack {
   };
 }
 
-/** Coverage of a finished run, from what the auditor and the platform recorded. */
-export function coverageOf(vm: Vm, v: Verdict): Set<string> {
-  const cov = new Set<string>();
-  for (const r of vm.audit.rejections) cov.add(`reject:${r.code}`);
-  for (const x of vm.audit.violations) cov.add(`violation:${x.code}`);
-  for (const e of vm.platform.exceptionLog) cov.add(`exc:${e.vector}:${e.cause}`);
+/** How far a VM's logs went when it was snapshot, and the coverage they held then. */
+interface CoverageBase {
+  readonly rejections: number;
+  readonly violations: number;
+  readonly exceptions: number;
+  readonly dmesg: number;
+  readonly ids: ReadonlySet<string>;
+}
+
+const NO_BASE: CoverageBase = { rejections: 0, violations: 0, exceptions: 0, dmesg: 0, ids: new Set() };
+
+/**
+ * Coverage of a finished run, from what the auditor and the platform recorded. With
+ * `base` (the VM was restored from a snapshot whose logs held `base`), only the
+ * entries logged since are read: the logs are append-only, so the set is the same.
+ */
+export function coverageOf(vm: Vm, v: Verdict, base: CoverageBase = NO_BASE): Set<string> {
+  const cov = new Set<string>(base.ids);
+  logCoverage(vm, base, cov);
   for (const [k, n] of Object.entries(vm.audit.boundary.counts))
     if (n > 0) cov.add(`cross:${k}:${bucket(n)}`);
-  for (const l of vm.guest.dmesg) if (l.startsWith("timed out")) cov.add(`timeout:${l.slice(22, 60)}`);
   if (v.refused) cov.add(`refused:${(v.reason ?? "").split(" ").slice(0, 5).join(" ")}`);
   if (v.crashed) cov.add(`crashed:${(v.reason ?? "").split(" ").slice(0, 5).join(" ")}`);
   return cov;
 }
 
-/** Booted VMs by configuration (the case's config as JSON), each restored to its post-boot state per case. */
-export type TargetPool = Map<string, BootedTarget>;
+/** The coverage the VM's logs hold from `from` on. */
+function logCoverage(vm: Vm, from: CoverageBase, cov: Set<string>): void {
+  const { rejections, violations } = vm.audit;
+  const exc = vm.platform.exceptionLog;
+  const dmesg = vm.guest.dmesg;
+  for (let i = from.rejections; i < rejections.length; i++) cov.add(`reject:${rejections[i]!.code}`);
+  for (let i = from.violations; i < violations.length; i++) cov.add(`violation:${violations[i]!.code}`);
+  for (let i = from.exceptions; i < exc.length; i++) cov.add(`exc:${exc[i]!.vector}:${exc[i]!.cause}`);
+  for (let i = from.dmesg; i < dmesg.length; i++)
+    if (dmesg[i]!.startsWith("timed out")) cov.add(`timeout:${dmesg[i]!.slice(22, 60)}`);
+}
+
+/** The coverage base of a booted target, as its snapshot left it. */
+function coverageBase(vm: Vm): CoverageBase {
+  const ids = new Set<string>();
+  logCoverage(vm, NO_BASE, ids);
+  return {
+    rejections: vm.audit.rejections.length,
+    violations: vm.audit.violations.length,
+    exceptions: vm.platform.exceptionLog.length,
+    dmesg: vm.guest.dmesg.length,
+    ids,
+  };
+}
+
+/**
+ * Booted VMs by configuration and boot-time lies, each restored to its post-boot
+ * state per case. Bounded: the least recently used goes when it is full.
+ */
+export class TargetPool {
+  readonly #targets = new Map<string, BootedTarget>();
+  readonly capacity: number;
+  constructor(capacity = 48) {
+    this.capacity = capacity;
+  }
+
+  /** The booted target for `key`, booting it with `boot` on a miss. */
+  get(key: string, boot: () => BootedTarget): BootedTarget {
+    let t = this.#targets.get(key);
+    if (t) this.#targets.delete(key);
+    else {
+      t = boot();
+      if (this.#targets.size >= this.capacity) this.#targets.delete(this.#targets.keys().next().value!);
+    }
+    this.#targets.set(key, t);
+    return t;
+  }
+
+  has(key: string): boolean {
+    return this.#targets.has(key);
+  }
+
+  get size(): number {
+    return this.#targets.size;
+  }
+}
 
 /** True when a case shapes boot itself (CPUID and hypercall lies): it needs a VM booted under them. */
 export function shapesBoot(c: FuzzCase): boolean {
@@ -108,29 +204,44 @@ export function shapesBoot(c: FuzzCase): boolean {
 }
 
 /**
- * Run a case. With a pool, a case that does not shape boot runs on the pool's VM
- * of its configuration, restored from its post-boot snapshot (the same verdict and
- * coverage as a freshly booted VM: test/vm/snapshot.test.ts); the rest boot fresh.
+ * Run a case. With a pool, the case runs on the pool's VM of its configuration and
+ * boot-time lies, booted once under them and restored from its post-boot snapshot
+ * (the same verdict and coverage as a freshly booted VM: test/vm/snapshot.test.ts);
+ * without one it boots fresh.
  */
 export function runCase(c: FuzzCase, pool?: TargetPool): CaseResult {
-  const r = parseConfig(c.config);
-  if (!r.ok) throw new Error(`fuzz case config: ${r.error.message}`);
   let vm: Vm | undefined;
   const observe = (v: Vm): void => {
     vm = v;
   };
-  const attack = caseAttack(c);
-  const spec = { case: caseToJson(c) };
-  let verdict: Verdict | undefined;
-  if (pool && !shapesBoot(c)) {
-    const key = JSON.stringify(c.config);
-    let t = pool.get(key);
-    if (!t) {
-      t = bootTarget(r.config);
-      pool.set(key, t);
-    }
-    if (t.boot.ok) verdict = runAttackOnBooted(t, attack, spec, observe);
-  }
-  verdict ??= runAttack(attack, r.config, spec, observe);
-  return { verdict, coverage: coverageOf(vm!, verdict) };
+  // The case as its replay line holds it, made only if the line is asked for.
+  const spec = {
+    get case() {
+      return caseToJson(c);
+    },
+  };
+  let verdict: Verdict;
+  let booted = true;
+  let base: CoverageBase | undefined;
+  if (pool) {
+    const key = poolKey(c);
+    booted = !pool.has(key);
+    const t = pool.get(key, () => {
+      const b = bootTarget(configOf(c), undefined, (ctx) => installBootLies(ctx, c));
+      bases.set(b, coverageBase(b.vm));
+      return b;
+    });
+    base = bases.get(t);
+    verdict = runAttackOnBooted(t, caseActions(c), spec, observe);
+  } else verdict = runAttack(caseAttack(c), configOf(c), spec, observe);
+  return { verdict, coverage: coverageOf(vm!, verdict, base), booted };
+}
+
+/** Each pooled target's coverage base (its logs as snapshot). */
+const bases = new WeakMap<BootedTarget, CoverageBase>();
+
+function configOf(c: FuzzCase): VmConfig {
+  const r = parseConfig(c.config);
+  if (!r.ok) throw new Error(`fuzz case config: ${r.error.message}`);
+  return r.config;
 }

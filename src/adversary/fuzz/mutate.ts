@@ -5,7 +5,7 @@
 
 import type { Prng } from "../../util/prng.ts";
 import { ChannelMessageType as T } from "../../vmbus/constants.ts";
-import { type Action, CPUID_TARGETS, type FuzzCase, INTERESTING_XOR } from "./case.ts";
+import { type Action, BOOT_ACTIONS, CPUID_TARGETS, type FuzzCase, INTERESTING_XOR } from "./case.ts";
 
 const INTERESTING_8 = [0, 1, 0x7f, 0x80, 0xff];
 const INTERESTING_32 = [0, 1, 2, 0xff, 0x100, 0x7fffffff, 0x80000000, 0xffffffff, 240, 241, 2047, 2048];
@@ -129,24 +129,40 @@ function mutateAction(rng: Prng, a: Action): Action {
   }
 }
 
-/** A child of `parent` (and maybe `other`, for splicing): 1 to 4 mutations. */
-export function mutate(rng: Prng, parent: FuzzCase, other?: FuzzCase): FuzzCase {
+/**
+ * A child of `parent` (and maybe `other`, for splicing): 1 to 4 mutations. With
+ * `bootLies` false the child keeps exactly its parent's boot-time lies (CPUID and
+ * hypercall): it then runs on a VM already booted under them (the campaign budgets
+ * new lies, each of which costs a boot).
+ */
+export function mutate(rng: Prng, parent: FuzzCase, other?: FuzzCase, bootLies = true): FuzzCase {
   let actions = parent.actions.slice();
+  const fixed = (a: Action) => !bootLies && BOOT_ACTIONS.has(a.kind);
   const rounds = rng.int(1, 4);
   for (let i = 0; i < rounds; i++) {
     const op = rng.int(0, 9);
-    if ((op <= 2 || actions.length === 0) && actions.length < 24)
-      actions.splice(rng.int(0, actions.length), 0, randomAction(rng, parent));
-    else if (op === 3 && actions.length > 1) actions.splice(rng.int(0, actions.length - 1), 1);
-    else if (op === 4 && other && other.actions.length > 0) {
+    if ((op <= 2 || actions.length === 0) && actions.length < 24) {
+      let a = randomAction(rng, parent);
+      while (fixed(a)) a = randomAction(rng, parent);
+      actions.splice(rng.int(0, actions.length), 0, a);
+    } else if (op === 3 && actions.length > 1) {
+      const at = rng.int(0, actions.length - 1);
+      if (!fixed(actions[at]!)) actions.splice(at, 1);
+    } else if (op === 4 && other && other.actions.length > 0) {
       const from = rng.int(0, other.actions.length - 1);
-      actions = [
-        ...actions.slice(0, rng.int(0, actions.length)),
-        ...other.actions.slice(from, from + rng.int(1, 4)),
-      ].slice(0, 24);
+      const cut = rng.int(0, actions.length);
+      const spliced = [
+        ...actions.slice(0, cut),
+        ...other.actions.slice(from, from + rng.int(1, 4)).filter((a) => !fixed(a)),
+      ];
+      // Without new lies, the parent's lies past the cut stay.
+      if (!bootLies) spliced.push(...actions.slice(cut).filter(fixed));
+      actions = spliced.slice(0, 24);
+      if (!bootLies && actions.filter(fixed).length !== parent.actions.filter(fixed).length)
+        actions = parent.actions.slice();
     } else {
       const at = rng.int(0, actions.length - 1);
-      actions[at] = mutateAction(rng, actions[at]!);
+      if (!fixed(actions[at]!)) actions[at] = mutateAction(rng, actions[at]!);
     }
   }
   return { config: parent.config, actions };

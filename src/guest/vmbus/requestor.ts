@@ -8,20 +8,19 @@ import { fault, type VmbusFault } from "../../vmbus/errors.ts";
 
 export class RequestorTable<T> {
   readonly size: number;
-  readonly #values: (T | undefined)[];
-  /** Free slots as a linked list: next[i] is the free slot after i (size = end). */
-  readonly #next: Int32Array;
-  readonly #outstanding: Uint8Array;
-  #free = 0;
+  // Slots grow with use (Linux allocates all `size` up front; the ids handed out
+  // are the same): slots below #fresh have been used, those from it on never have.
+  readonly #values: (T | undefined)[] = [];
+  /** Released slots as a stack: #next[i] is the released slot after i (-1: none). */
+  readonly #next: number[] = [];
+  readonly #outstanding: number[] = [];
+  #free = -1;
+  #fresh = 0;
   #count = 0;
 
   constructor(size: number) {
     if (!(Number.isInteger(size) && size > 0 && size < 0x7fffffff)) throw new Error(`requestor size ${size}`);
     this.size = size;
-    this.#values = new Array(size);
-    this.#next = new Int32Array(size);
-    for (let i = 0; i < size; i++) this.#next[i] = i + 1;
-    this.#outstanding = new Uint8Array(size);
   }
 
   /** Requests outstanding. */
@@ -31,9 +30,10 @@ export class RequestorTable<T> {
 
   /** vmbus_next_request_id: store `value`, return its id (slot+1), or 0 when the table is full. */
   next(value: T): number {
-    const slot = this.#free;
-    if (slot >= this.size) return 0;
-    this.#free = this.#next[slot]!;
+    let slot = this.#free;
+    if (slot >= 0) this.#free = this.#next[slot]!;
+    else if (this.#fresh < this.size) slot = this.#fresh++;
+    else return 0;
     this.#values[slot] = value;
     this.#outstanding[slot] = 1;
     this.#count++;
@@ -47,7 +47,7 @@ export class RequestorTable<T> {
         `transaction id 0x${idHi.toString(16)}_${idLo.toString(16).padStart(8, "0")} not in [1, ${this.size}]`,
       );
     const slot = idLo - 1;
-    if (this.#outstanding[slot] === 0)
+    if (slot >= this.#fresh || this.#outstanding[slot] === 0)
       return fault("HVCOCO_ERR_RQST_NOT_OUTSTANDING", `transaction id ${idLo}: no request outstanding`);
     return slot;
   }
@@ -79,10 +79,11 @@ export class RequestorTable<T> {
 
   /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
   save(): unknown[] {
-    return [this.#values, this.#next, this.#outstanding, this.#free, this.#count];
+    return [this.#values, this.#next, this.#outstanding, this.#free, this.#fresh, this.#count];
   }
   load(s: unknown[]): void {
     this.#free = s[3] as never;
-    this.#count = s[4] as never;
+    this.#fresh = s[4] as never;
+    this.#count = s[5] as never;
   }
 }

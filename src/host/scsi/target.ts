@@ -6,6 +6,8 @@
 // No allocation per command: response data is built in a scratch buffer owned by
 // the target, sense goes into the caller's ScsiResult, and data moves straight
 // between the disk and the caller's buffers.
+
+import { scratch } from "../../util/snapshot-hints.ts";
 import type { Disk, DiskIoError } from "../backends/disk.ts";
 import { be16, be32, be64, putBe32, putBe64 } from "./cdb.ts";
 import {
@@ -70,7 +72,7 @@ const SCRATCH = 8 + 8 * 256;
 
 export class ScsiTarget {
   readonly #luns = new Map<number, Disk>();
-  readonly #scratch = new Uint8Array(SCRATCH);
+  readonly #scratch = scratch(new Uint8Array(SCRATCH));
   readonly stats: ScsiTargetStats = {
     commands: 0,
     checkConditions: 0,

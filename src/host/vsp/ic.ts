@@ -3,6 +3,8 @@
 // opens with ICMSGTYPE_NEGOTIATE listing the framework and service versions the
 // host speaks, then sends its own requests; every answer from the guest is checked
 // (length, RESPONSE flag, message type) before it is believed.
+
+import { scratch } from "../../util/snapshot-hints.ts";
 import { PacketType } from "../../vmbus/constants.ts";
 import {
   HEARTBEAT_MSG_DATA,
@@ -43,9 +45,9 @@ export class IcVsp implements Vsp {
   acks = 0;
   /** What the host could not accept in the guest's answers. */
   readonly problems: string[] = [];
-  protected readonly tx = new Uint8Array(4096);
+  protected readonly tx = scratch(new Uint8Array(4096));
   protected readonly txv = new DataView(this.tx.buffer);
-  protected readonly rx = new Uint8Array(4096);
+  protected readonly rx = scratch(new Uint8Array(4096));
   protected readonly rxv = new DataView(this.rx.buffer);
   #icTransaction = 0;
   #transId = 0;

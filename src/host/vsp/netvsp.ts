@@ -17,6 +17,7 @@
 // in `problems`. The host reaches guest memory only through its UntrustedView and
 // the GPADL mappings made from it.
 import type { UntrustedView } from "../../platform/untrusted-view.ts";
+import { scratch } from "../../util/snapshot-hints.ts";
 import { PacketType } from "../../vmbus/constants.ts";
 import {
   NetvscConst,
@@ -145,15 +146,15 @@ export class NetVsp implements Vsp {
   /** What the host could not accept from the guest, in order (the last 64). */
   readonly problems: string[] = [];
   #seq = 0;
-  readonly #comp = new Uint8Array(NetvscConst.NVSP_MESSAGE_SIZE);
+  readonly #comp = scratch(new Uint8Array(NetvscConst.NVSP_MESSAGE_SIZE));
   readonly #compView = new DataView(this.#comp.buffer);
-  readonly #xfer = new Uint8Array(XFER_LEN);
+  readonly #xfer = scratch(new Uint8Array(XFER_LEN));
   readonly #xferView = new DataView(this.#xfer.buffer);
   /** The RNDIS message being handled, gathered from a section or from page buffers. */
-  readonly #msg = new Uint8Array(80 * 1024);
+  readonly #msg = scratch(new Uint8Array(80 * 1024));
   readonly #rndisView = newRndisPacketView();
   readonly #msgView = new DataView(this.#msg.buffer);
-  readonly #hdr = new Uint8Array(RndisConst.RNDIS_PACKET_MESSAGE_SIZE);
+  readonly #hdr = scratch(new Uint8Array(RndisConst.RNDIS_PACKET_MESSAGE_SIZE));
   readonly #onReply = (reply: Uint8Array): void => {
     this.deliverFrame(reply);
   };

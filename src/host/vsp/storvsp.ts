@@ -12,6 +12,8 @@
 // answers through whatever channel hands it packets, so a paravisor can run the
 // same class behind a Confidential VMBus channel. Every input is the guest's and
 // checked before use; a refusal is an SRB error with a recorded reason.
+
+import { scratch } from "../../util/snapshot-hints.ts";
 import { PacketType } from "../../vmbus/constants.ts";
 import type { RingReader } from "../../vmbus/ring.ts";
 import {
@@ -126,9 +128,9 @@ export class StorVsp implements Vsp {
   /** Set by a malicious host to alter each completion before it is sent (or to keep the channel). */
   completionHook: ((c: StorVspCompletion, ch: VspChannel) => void) | undefined;
 
-  readonly #rx = new Uint8Array(StorvscSize.VSTOR_PACKET_SIZE);
+  readonly #rx = scratch(new Uint8Array(StorvscSize.VSTOR_PACKET_SIZE));
   readonly #rxPacket: VstorPacket;
-  readonly #tx = new Uint8Array(StorvscSize.VSTOR_PACKET_SIZE);
+  readonly #tx = scratch(new Uint8Array(StorvscSize.VSTOR_PACKET_SIZE));
   readonly #srb = newSrb();
   readonly #srbPayload: VstorPayload;
   readonly #range: DmaRange;

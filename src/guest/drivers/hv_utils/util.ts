@@ -6,6 +6,7 @@
 // versions both sides have, hands its own message type to the service, and sends
 // the buffer back with ICMSGHDRFLAG_TRANSACTION | ICMSGHDRFLAG_RESPONSE.
 import { Label } from "../../../audit/labels.ts";
+import { scratch } from "../../../util/snapshot-hints.ts";
 import { PacketType } from "../../../vmbus/constants.ts";
 import {
   IC_OFF,
@@ -38,7 +39,7 @@ export interface UtilHandler {
 export class UtilService {
   readonly handler: UtilHandler;
   /** recv_buffer: HV_HYP_PAGE_SIZE * 4 of private memory; vmbus_recvpacket gets its first page. */
-  readonly buf = new Uint8Array(4 * IcConst.HV_UTIL_RECV_BUFFER);
+  readonly buf = scratch(new Uint8Array(4 * IcConst.HV_UTIL_RECV_BUFFER));
   readonly view = new DataView(this.buf.buffer);
   /** The page of it vmbus_recvpacket() is given. */
   readonly #page = this.buf.subarray(0, IcConst.HV_UTIL_RECV_BUFFER);

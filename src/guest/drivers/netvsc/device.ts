@@ -6,6 +6,7 @@
 // receive buffer, the in-flight packets and their bounce buffers, the RNDIS
 // requests waiting for their completions, and the counters `hvcoco run` reports.
 import type { CpuWindow } from "../../../platform/cpu-memory.ts";
+import { scratch } from "../../../util/snapshot-hints.ts";
 import { NetvscConst } from "../../../vmbus/netvsc-proto.ts";
 import { newRndisPacketView, type RndisMessage } from "../../../vmbus/rndis.ts";
 import type { GuestKernel } from "../../kernel.ts";
@@ -207,7 +208,7 @@ export class NetvscDevice {
   /** Receive completions the ring had no room for (trans id, status), sent on the next callback. */
   readonly pendingComp: { transId: bigint; status: number }[] = [];
   /** Scratch for frames read out of private memory (one frame at a time). */
-  readonly scratch = new Uint8Array(SKB_BYTES);
+  readonly scratch = scratch(new Uint8Array(SKB_BYTES));
   /** The packet netvsc copies a received packet into (vmbus_recvpacket_raw's buffer). */
   readonly pkt = new Uint8Array(NETVSC_MAX_PKT_SIZE);
   readonly pktView = new DataView(this.pkt.buffer);
@@ -218,15 +219,19 @@ export class NetvscDevice {
     this.params = params;
     this.copyBeforeParse = copyBeforeParse;
     this.mtu = params.mtu;
+    // One backing for every record's swiotlb mappings (each record a view of its share).
+    const tlbAll = new Float64Array(TX_RECORDS * MAX_PAGE_BUFFER_COUNT);
+    const lensAll = new Uint32Array(TX_RECORDS * MAX_PAGE_BUFFER_COUNT);
     for (let i = 0; i < TX_RECORDS; i++) {
+      const at = i * MAX_PAGE_BUFFER_COUNT;
       this.tx.push({
         index: i,
         inUse: false,
         control: false,
         section: NetvscConst.NETVSC_INVALID_INDEX,
         maps: 0,
-        tlb: new Float64Array(MAX_PAGE_BUFFER_COUNT),
-        lens: new Uint32Array(MAX_PAGE_BUFFER_COUNT),
+        tlb: tlbAll.subarray(at, at + MAX_PAGE_BUFFER_COUNT),
+        lens: lensAll.subarray(at, at + MAX_PAGE_BUFFER_COUNT),
         bytes: 0,
       });
       this.#txFree.push(TX_RECORDS - 1 - i);
