@@ -269,7 +269,7 @@ export function runAttackOnBooted(
   spec?: Omit<ReplaySpec, "config">,
   observe?: (vm: Vm) => void,
 ): Verdict {
-  if (JSON.stringify(attack.host) !== JSON.stringify(t.host))
+  if (attack.host !== t.host && JSON.stringify(attack.host) !== JSON.stringify(t.host))
     throw new Error(`attack ${attack.name} needs a host set up differently from the booted target's`);
   const mem = t.snapshot.memories[0];
   // The pages the case may change: logged by the memory from the snapshot's mark on.
@@ -278,8 +278,12 @@ export function runAttackOnBooted(
   observe?.(t.vm);
   attack.setup?.(t.ctx);
   return judge(t, attack, t.boot, spec, t.workload, () => {
-    changed = mem?.mem.loggedSince(mem.mark);
-    return changed ? [...new Set([...changed, ...t.exposed])] : undefined;
+    changed = mem?.mem.changedSince(mem.mark);
+    if (!changed) return undefined;
+    // Each page once (a page read twice would count its secret bytes twice).
+    const pages = new Set(changed);
+    for (const p of t.exposed) pages.add(p);
+    return pages;
   });
 }
 

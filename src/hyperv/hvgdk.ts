@@ -61,9 +61,15 @@ export function statusName(status: number): string {
   return `HV_STATUS_0x${status.toString(16)}`;
 }
 
+let callNames: Map<number, string> | undefined;
+
 export function callName(code: number): string {
-  for (const [k, v] of Object.entries(HvCallCode)) if (v === code) return k;
-  return `HVCALL_0x${code.toString(16).padStart(4, "0")}`;
+  if (!callNames) {
+    callNames = new Map();
+    // The first name of a code wins, as a search in declaration order would find it.
+    for (const [k, v] of Object.entries(HvCallCode)) if (!callNames.has(v)) callNames.set(v, k);
+  }
+  return callNames.get(code) ?? `HVCALL_0x${code.toString(16).padStart(4, "0")}`;
 }
 
 /** Synthetic MSRs (HV_X64_MSR_*). */

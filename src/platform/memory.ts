@@ -49,7 +49,11 @@ export class GuestMemory {
   #logged: Uint8Array | undefined;
   readonly #log: number[] = [];
   /** Marks still valid, oldest first: where the log stood when each was taken. */
-  #marks: { seq: number; index: number }[] = [];
+  #marks: { seq: number; index: number; flagIndex: number; allocs: number }[] = [];
+  /** Backings allocated (counted back on a rewind: it undoes them). */
+  #allocs = 0;
+  /** Runs of pages whose flags changed since the oldest mark, as (pfn, count) pairs. */
+  readonly #flagRuns: number[] = [];
   #seq = 0;
 
   constructor(bytes: number, initialFlags: number) {
@@ -75,8 +79,8 @@ export class GuestMemory {
   updateFlags(pfn: number, count: number, keep: number, set: number): void {
     if (!this.contains(pfn, count)) throw new Error(`page range ${pfn}+${count} outside guest memory`);
     this.epoch++;
-    // A page whose flags change is logged as changed too (what the host may read of it did).
-    this.written(pfn, count);
+    // What the host may read of these pages changed: note them (their bytes did not).
+    if (this.#logged) this.#flagRuns.push(pfn, count);
     let p = pfn;
     const end = pfn + count;
     while (p < end) {
@@ -237,6 +241,7 @@ export class GuestMemory {
 
   #allocate(pfn: number, count: number): Slab {
     if (!this.contains(pfn, count)) throw new Error(`page range ${pfn}+${count} outside guest memory`);
+    this.#allocs++;
     const slab: Slab = {
       data: new Uint8Array(count * PAGE_SIZE),
       labels: new Uint8Array(count * PAGE_SIZE).fill(Label.HOST),
@@ -258,7 +263,7 @@ export class GuestMemory {
 
   /**
    * Every writer of page bytes says so here (the CPU and untrusted accessors, their
-   * windows), and every change of flags: pages `pfn` .. `pfn + count - 1` changed. Costs a bit test per page
+   * windows): pages `pfn` .. `pfn + count - 1` changed. Costs a bit test per page
    * while a snapshot tracks writes, nothing otherwise.
    */
   written(pfn: number, count = 1): void {
@@ -295,14 +300,27 @@ export class GuestMemory {
     if (this.#logged === undefined) this.#logged = new Uint8Array((this.pages + 7) >>> 3);
     else this.#clearLogged(this.#marks.at(-1)?.index ?? 0);
     const seq = ++this.#seq;
-    this.#marks.push({ seq, index: this.#log.length });
+    this.#marks.push({
+      seq,
+      index: this.#log.length,
+      flagIndex: this.#flagRuns.length,
+      allocs: this.#allocs,
+    });
     return seq;
   }
 
-  /** The pages logged since mark `seq` (each once per later mark), or undefined when it is gone. */
-  loggedSince(seq: number): readonly number[] | undefined {
+  /**
+   * The pages changed since mark `seq` — their bytes, or their flags — each once
+   * or more; undefined when the mark is gone.
+   */
+  changedSince(seq: number): number[] | undefined {
     const m = this.#marks.find((x) => x.seq === seq);
-    return m ? this.#log.slice(m.index) : undefined;
+    if (!m) return undefined;
+    const out = this.#log.slice(m.index);
+    const runs = this.#flagRuns;
+    for (let k = m.flagIndex; k < runs.length; k += 2)
+      for (let p = runs[k]!, end = p + runs[k + 1]!; p < end; p++) out.push(p);
+    return out;
   }
 
   /** Whether mark `seq` still describes a state this memory can go back to page by page. */
@@ -319,11 +337,13 @@ export class GuestMemory {
   rewind(seq: number, restore: (pfn: number) => void): boolean {
     const at = this.#marks.findIndex((m) => m.seq === seq);
     if (at < 0) return false;
-    const index = this.#marks[at]!.index;
+    const { index, flagIndex, allocs } = this.#marks[at]!;
     const log = this.#log;
     for (let k = index; k < log.length; k++) restore(log[k]!);
     this.#clearLogged(this.#marks.at(-1)!.index);
     log.length = index;
+    this.#flagRuns.length = flagIndex;
+    this.#allocs = allocs;
     // Later marks at the same place in the log still describe this state.
     while (this.#marks.at(-1)!.index > index) this.#marks.pop();
     return true;
@@ -334,7 +354,23 @@ export class GuestMemory {
     if (this.#logged) this.#clearLogged(this.#marks.at(-1)?.index ?? 0);
     else this.#logged = new Uint8Array((this.pages + 7) >>> 3);
     this.#log.length = 0;
-    this.#marks = [{ seq, index: 0 }];
+    this.#flagRuns.length = 0;
+    this.#allocs = 0;
+    this.#marks = [{ seq, index: 0, flagIndex: 0, allocs: 0 }];
+  }
+
+  /**
+   * Whether any backing was allocated since mark `seq` (false: the pfn → backing
+   * map is as the mark found it, and a restore need not rebuild it).
+   */
+  allocatedSince(seq: number): boolean {
+    const m = this.#marks.find((x) => x.seq === seq);
+    return m === undefined || m.allocs !== this.#allocs;
+  }
+
+  /** The pfn → backing map, by identity (for a snapshot to tell it among the maps it holds). */
+  get backingMap(): ReadonlyMap<number, unknown> {
+    return this.#backing;
   }
 
   /** Every buffer that backs pages (data and labels), for a snapshot to restore page by page. */

@@ -215,8 +215,16 @@ export class Platform {
 
   /** The hypervisor's or host's view: ciphertext for private pages, refused writes. */
   untrustedView(actor: "hypervisor" | "host"): UntrustedView {
-    return new UntrustedView(actor, this.memory, this.#enc, this.audit, this.sharedBoundary);
+    // Views hold no state of their own (one per actor will do).
+    let v = this.#views.get(actor);
+    if (!v) {
+      v = new UntrustedView(actor, this.memory, this.#enc, this.audit, this.sharedBoundary);
+      this.#views.set(actor, v);
+    }
+    return v;
   }
+
+  readonly #views = new Map<string, UntrustedView>();
 
   // --- privileged page operations (VMPL0 on SNP, L1 on TDX) ---
 

@@ -50,7 +50,12 @@ function restorerFor(plain: boolean, keys: readonly string[]): Restorer {
   const id = `${plain ? "p" : "c"}\0${keys.join("\0")}`;
   let f = restorers.get(id);
   if (!f) {
-    const stores = keys.map((k, i) => `o[${JSON.stringify(k)}] = v[${i}];`).join("\n");
+    const stores = keys
+      .map((k, i) => {
+        const q = JSON.stringify(k);
+        return `if (o[${q}] !== v[${i}]) o[${q}] = v[${i}];`;
+      })
+      .join("\n");
     const check = plain ? `let n = 0; for (const k in o) n++; if (n !== ${keys.length}) drop(o, keys);` : "";
     // Generated from property names the walk read (JSON-quoted), nothing else.
     const make = new Function("drop", "keys", `return (o, v) => {\n${stores}\n${check}\n};`);
@@ -221,17 +226,23 @@ function sameEntries(m: Map<unknown, unknown>, entries: readonly [unknown, unkno
 export function restoreSnapshot(s: VmSnapshot): void {
   // Memories still holding the snapshot's mark go back page by page (below).
   const incremental = new Set<GuestMemory>();
-  for (const m of s.memories) if (m.mem.hasMark(m.mark)) incremental.add(m.mem);
+  // Their pfn → backing maps need no rebuilding when nothing was allocated since.
+  const unchanged = new Set<unknown>();
+  for (const m of s.memories)
+    if (m.mem.hasMark(m.mark)) {
+      incremental.add(m.mem);
+      if (!m.mem.allocatedSince(m.mark)) unchanged.add(m.mem.backingMap);
+    }
   for (const b of s.buffers) if (!b.memory || !incremental.has(b.memory)) b.o.set(b.copy);
   for (const l of s.logs) l.o.length = l.length;
   for (const a of s.arrays) {
     const o = a.o;
     const vals = a.vals;
-    o.length = vals.length;
-    for (let i = 0; i < vals.length; i++) o[i] = vals[i];
+    if (o.length !== vals.length) o.length = vals.length;
+    for (let i = 0; i < vals.length; i++) if (o[i] !== vals[i]) o[i] = vals[i];
   }
   for (const m of s.maps)
-    if (!sameEntries(m.o, m.entries)) {
+    if (!unchanged.has(m.o) && !sameEntries(m.o, m.entries)) {
       m.o.clear();
       for (const [k, x] of m.entries) m.o.set(k, x);
     }

@@ -23,8 +23,21 @@ export function plantSecret(vm: Vm): Secret {
 
 /** The guest re-reads its secret: false if anything changed it. */
 export function secretIntact(vm: Vm, s: Secret): boolean {
-  const now = vm.guest.hw.mem.read(s.gpa, s.bytes.length);
-  for (let i = 0; i < now.length; i++) if (now[i] !== s.bytes[i]) return false;
+  return sameBytes(vm.guest.hw.mem.read(s.gpa, s.bytes.length), s.bytes);
+}
+
+/** a and b hold the same bytes (a word at a time where both are aligned). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let i = 0;
+  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const n = a.length >> 2;
+    const wa = new Int32Array(a.buffer, a.byteOffset, n);
+    const wb = new Int32Array(b.buffer, b.byteOffset, n);
+    for (; i < n; i++) if (wa[i] !== wb[i]) return false;
+    i = n << 2;
+  }
+  for (; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
@@ -77,8 +90,7 @@ export function storedSecretIntact(vm: Vm, s: Secret): boolean {
   try {
     const r = t.host.read(t.disk, SECRET_LBA, s.bytes.length / t.disk.blockSize, gpa);
     if (!r.ok) return false;
-    const back = vm.guest.hw.mem.read(gpa, s.bytes.length);
-    return back.every((b, i) => b === s.bytes[i]);
+    return sameBytes(vm.guest.hw.mem.read(gpa, s.bytes.length), s.bytes);
   } finally {
     vm.guest.alloc.free(pfn, 1);
   }

@@ -16,6 +16,11 @@ export interface CaseResult {
   coverage: Set<string>;
   /** The case needed a boot (no pool, or its pool had no VM booted under its lies). */
   booted: boolean;
+  /**
+   * What the case cost, deterministically: the crossings of the boundary it made
+   * (after boot). The campaign gives costly parents less energy.
+   */
+  cost: number;
 }
 
 function bucket(n: number): number {
@@ -121,10 +126,19 @@ interface CoverageBase {
   readonly violations: number;
   readonly exceptions: number;
   readonly dmesg: number;
+  /** Crossings made up to the snapshot. */
+  readonly crossings: number;
   readonly ids: ReadonlySet<string>;
 }
 
-const NO_BASE: CoverageBase = { rejections: 0, violations: 0, exceptions: 0, dmesg: 0, ids: new Set() };
+const NO_BASE: CoverageBase = {
+  rejections: 0,
+  violations: 0,
+  exceptions: 0,
+  dmesg: 0,
+  crossings: 0,
+  ids: new Set(),
+};
 
 /**
  * Coverage of a finished run, from what the auditor and the platform recorded. With
@@ -162,6 +176,7 @@ function coverageBase(vm: Vm): CoverageBase {
     violations: vm.audit.violations.length,
     exceptions: vm.platform.exceptionLog.length,
     dmesg: vm.guest.dmesg.length,
+    crossings: vm.audit.boundary.seq,
     ids,
   };
 }
@@ -234,7 +249,8 @@ export function runCase(c: FuzzCase, pool?: TargetPool): CaseResult {
     base = bases.get(t);
     verdict = runAttackOnBooted(t, caseActions(c), spec, observe);
   } else verdict = runAttack(caseAttack(c), configOf(c), spec, observe);
-  return { verdict, coverage: coverageOf(vm!, verdict, base), booted };
+  const cost = vm!.audit.boundary.seq - (base?.crossings ?? 0);
+  return { verdict, coverage: coverageOf(vm!, verdict, base), booted, cost };
 }
 
 /** Each pooled target's coverage base (its logs as snapshot). */

@@ -78,8 +78,11 @@ export class VmbusConnection {
   intPage = 0;
   /** monitor_pages[0] (parent→child) and [1] (child→parent): GPAs of decrypted pages. */
   readonly monitorPages: number[] = [];
-  /** channels[relid] (MAX_CHANNEL_RELIDS entries). */
-  readonly channels: (VmbusChannel | undefined)[] = new Array(Conn.MAX_CHANNEL_RELIDS).fill(undefined);
+  /**
+   * channels[relid], relid < MAX_CHANNEL_RELIDS (checked before use). Linux allocates
+   * all MAX_CHANNEL_RELIDS slots; this array grows to the highest relid offered.
+   */
+  readonly channels: (VmbusChannel | undefined)[] = [];
   readonly chnList: VmbusChannel[] = [];
   readonly devices: HvDevice[] = [];
   readonly drivers: HvDriver[] = [];

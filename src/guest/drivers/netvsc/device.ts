@@ -77,19 +77,70 @@ export const NETVSC_MAX_PKT_SIZE =
  */
 export const NETVSC_INIT_RQST = 0x7ffffffd;
 
-/** One in-flight packet (struct hv_netvsc_packet) and the bounce buffers it holds. */
-export interface TxPacket {
-  index: number;
-  inUse: boolean;
-  /** A control (RNDIS request) packet rather than a data frame. */
-  control: boolean;
-  /** The send section it occupies, or NETVSC_INVALID_INDEX. */
-  section: number;
-  /** swiotlb mappings to undo on completion (netvsc_dma_unmap). */
-  maps: number;
+/** The fields of every packet record, one typed array per field (TxPacket is a view of one index). */
+export class TxRecords {
+  readonly inUse = new Uint8Array(TX_RECORDS);
+  readonly control = new Uint8Array(TX_RECORDS);
+  readonly section = new Uint32Array(TX_RECORDS);
+  readonly maps = new Uint32Array(TX_RECORDS);
+  readonly bytes = new Uint32Array(TX_RECORDS);
+  readonly tlb = new Float64Array(TX_RECORDS * MAX_PAGE_BUFFER_COUNT);
+  readonly lens = new Uint32Array(TX_RECORDS * MAX_PAGE_BUFFER_COUNT);
+}
+
+/**
+ * One in-flight packet (struct hv_netvsc_packet) and the bounce buffers it holds.
+ * Its fields live in the device's TxRecords (a frozen view: the state is all there).
+ */
+export class TxPacket {
+  readonly index: number;
+  readonly r: TxRecords;
+  /** swiotlb mappings to undo on completion (netvsc_dma_unmap): addresses and lengths. */
   readonly tlb: Float64Array;
   readonly lens: Uint32Array;
-  bytes: number;
+
+  constructor(r: TxRecords, index: number) {
+    this.r = r;
+    this.index = index;
+    const at = index * MAX_PAGE_BUFFER_COUNT;
+    this.tlb = r.tlb.subarray(at, at + MAX_PAGE_BUFFER_COUNT);
+    this.lens = r.lens.subarray(at, at + MAX_PAGE_BUFFER_COUNT);
+    Object.freeze(this);
+  }
+
+  get inUse(): boolean {
+    return this.r.inUse[this.index] === 1;
+  }
+  set inUse(v: boolean) {
+    this.r.inUse[this.index] = v ? 1 : 0;
+  }
+  /** A control (RNDIS request) packet rather than a data frame. */
+  get control(): boolean {
+    return this.r.control[this.index] === 1;
+  }
+  set control(v: boolean) {
+    this.r.control[this.index] = v ? 1 : 0;
+  }
+  /** The send section it occupies, or NETVSC_INVALID_INDEX. */
+  get section(): number {
+    return this.r.section[this.index]!;
+  }
+  set section(v: number) {
+    this.r.section[this.index] = v;
+  }
+  /** swiotlb mappings held (entries of tlb/lens in use). */
+  get maps(): number {
+    return this.r.maps[this.index]!;
+  }
+  set maps(v: number) {
+    this.r.maps[this.index] = v;
+  }
+  get bytes(): number {
+    return this.r.bytes[this.index]!;
+  }
+  set bytes(v: number) {
+    this.r.bytes[this.index] = v;
+  }
 }
 
 /** An RNDIS request waiting for its completion (struct rndis_request). */
@@ -219,21 +270,10 @@ export class NetvscDevice {
     this.params = params;
     this.copyBeforeParse = copyBeforeParse;
     this.mtu = params.mtu;
-    // One backing for every record's swiotlb mappings (each record a view of its share).
-    const tlbAll = new Float64Array(TX_RECORDS * MAX_PAGE_BUFFER_COUNT);
-    const lensAll = new Uint32Array(TX_RECORDS * MAX_PAGE_BUFFER_COUNT);
+    const records = new TxRecords();
+    records.section.fill(NetvscConst.NETVSC_INVALID_INDEX);
     for (let i = 0; i < TX_RECORDS; i++) {
-      const at = i * MAX_PAGE_BUFFER_COUNT;
-      this.tx.push({
-        index: i,
-        inUse: false,
-        control: false,
-        section: NetvscConst.NETVSC_INVALID_INDEX,
-        maps: 0,
-        tlb: tlbAll.subarray(at, at + MAX_PAGE_BUFFER_COUNT),
-        lens: lensAll.subarray(at, at + MAX_PAGE_BUFFER_COUNT),
-        bytes: 0,
-      });
+      this.tx.push(new TxPacket(records, i));
       this.#txFree.push(TX_RECORDS - 1 - i);
     }
   }
