@@ -139,7 +139,7 @@ export class CpuMemory {
       }
       this.#runOff = (pfn - s.firstPfn) * PAGE_SIZE + off;
     }
-    if (write) this.#mem.written(pfn, Math.ceil((off + n) / PAGE_SIZE));
+    if (write) this.#mem.writtenBytes(addr, n);
     this.#runSlab = s;
     return n;
   }
@@ -207,6 +207,7 @@ export class CpuMemory {
         this.#access(addr, n, true, false, (pfn, off, m, ok) => {
           if (!ok) return;
           const p = this.#mem.page(pfn);
+          this.#mem.writtenBytes(pfn * PAGE_SIZE + off, m);
           p.data.set(src.subarray(from, from + m), off);
           if (typeof labels === "number") p.labels.fill(labels, off, off + m);
           else p.labels.set(labels.subarray(from, from + m), off);
@@ -233,6 +234,7 @@ export class CpuMemory {
         this.#access(addr, n, true, false, (pfn, off, m, ok) => {
           if (!ok) return;
           const p = this.#mem.page(pfn);
+          this.#mem.writtenBytes(pfn * PAGE_SIZE + off, m);
           p.data.fill(value, off, off + m);
           p.labels.fill(label, off, off + m);
         });
@@ -259,7 +261,9 @@ export class CpuMemory {
       if (n === 0) {
         n = this.#inPage(addr, left);
         this.#access(addr, n, true, false, (pfn, off, m, ok) => {
-          if (ok) this.#mem.page(pfn).labels.fill(label, off, off + m);
+          if (!ok) return;
+          this.#mem.writtenBytes(pfn * PAGE_SIZE + off, m);
+          this.#mem.page(pfn).labels.fill(label, off, off + m);
         });
       } else this.#runSlab!.labels.fill(label, this.#runOff, this.#runOff + n);
       addr += n;

@@ -11,6 +11,10 @@
 import { Label } from "../audit/labels.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "./page.ts";
 
+/** Lines of a page as write tracking sees them: 16 of 256 bytes (see GuestMemory.written). */
+export const LINE_SHIFT = 8;
+const ALL_LINES = 0xffff;
+
 /** Pages per flags chunk (2 MiB). */
 export const CHUNK_PAGES = 512;
 
@@ -43,10 +47,11 @@ export class GuestMemory {
   /** Bumped on every flags change, so cached views can tell they went stale. */
   epoch = 0;
   // Write tracking for incremental restores (src/vm/snapshot.ts). Off until a
-  // snapshot marks memory; then every page written is logged once per mark, so a
-  // restore puts back only the pages written since its mark.
-  /** One bit per page: logged since the latest mark. */
-  #logged: Uint8Array | undefined;
+  // snapshot marks memory; then every page written is logged once per mark, with
+  // the 256-byte lines of it written, so a restore puts back only those (a ring
+  // index update costs one line, not a page).
+  /** Per page: the lines written since the latest mark (0: not logged since it). */
+  #lines: Uint16Array | undefined;
   readonly #log: number[] = [];
   /** Marks still valid, oldest first: where the log stood when each was taken. */
   #marks: { seq: number; index: number; flagIndex: number; allocs: number }[] = [];
@@ -80,7 +85,7 @@ export class GuestMemory {
     if (!this.contains(pfn, count)) throw new Error(`page range ${pfn}+${count} outside guest memory`);
     this.epoch++;
     // What the host may read of these pages changed: note them (their bytes did not).
-    if (this.#logged) this.#flagRuns.push(pfn, count);
+    if (this.#lines) this.#flagRuns.push(pfn, count);
     let p = pfn;
     const end = pfn + count;
     while (p < end) {
@@ -205,11 +210,13 @@ export class GuestMemory {
     return this.#backing.get(pfn);
   }
 
-  /** A page's data and labels to write, allocated on first use (zeros, labelled HOST: no guest data yet). */
+  /**
+   * A page's data and labels to write, allocated on first use (zeros, labelled
+   * HOST: no guest data yet). The caller reports what it writes (writtenBytes).
+   */
   page(pfn: number): { data: Uint8Array; labels: Uint8Array } {
     let s = this.#backing.get(pfn);
     if (!s) s = this.#allocate(pfn, 1);
-    this.written(pfn);
     const o = (pfn - s.firstPfn) << PAGE_SHIFT;
     return { data: s.data.subarray(o, o + PAGE_SIZE), labels: s.labels.subarray(o, o + PAGE_SIZE) };
   }
@@ -267,37 +274,44 @@ export class GuestMemory {
    * while a snapshot tracks writes, nothing otherwise.
    */
   written(pfn: number, count = 1): void {
-    const bits = this.#logged;
-    if (bits === undefined) return;
+    const lines = this.#lines;
+    if (lines === undefined) return;
     for (let p = pfn, end = pfn + count; p < end; p++) {
-      const i = p >>> 3;
-      const m = 1 << (p & 7);
-      if ((bits[i]! & m) === 0) {
-        bits[i] = bits[i]! | m;
-        this.#log.push(p);
-      }
+      if (lines[p] === 0) this.#log.push(p);
+      lines[p] = ALL_LINES;
     }
   }
 
-  /** written() for a byte range. */
+  /** written() for a byte range: the lines of each page it covers. */
   writtenBytes(gpa: number, len: number): void {
-    if (this.#logged === undefined || len <= 0) return;
-    const first = Math.floor(gpa / PAGE_SIZE);
-    this.written(first, Math.floor((gpa + len - 1) / PAGE_SIZE) - first + 1);
+    const lines = this.#lines;
+    if (lines === undefined || len <= 0) return;
+    let p = Math.floor(gpa / PAGE_SIZE);
+    let off = gpa - p * PAGE_SIZE;
+    let left = len;
+    while (left > 0) {
+      const n = Math.min(left, PAGE_SIZE - off);
+      const first = off >>> LINE_SHIFT;
+      const last = (off + n - 1) >>> LINE_SHIFT;
+      const mask = ((2 << last) - (1 << first)) & ALL_LINES;
+      const was = lines[p]!;
+      if (was === 0) this.#log.push(p);
+      lines[p] = was | mask;
+      left -= n;
+      off = 0;
+      p++;
+    }
   }
 
   #clearLogged(from: number): void {
-    const bits = this.#logged!;
+    const lines = this.#lines!;
     const log = this.#log;
-    for (let k = from; k < log.length; k++) {
-      const p = log[k]!;
-      bits[p >>> 3] = bits[p >>> 3]! & ~(1 << (p & 7));
-    }
+    for (let k = from; k < log.length; k++) lines[log[k]!] = 0;
   }
 
   /** Start a mark (a snapshot was taken): pages written from now on are logged against it. */
   mark(): number {
-    if (this.#logged === undefined) this.#logged = new Uint8Array((this.pages + 7) >>> 3);
+    if (this.#lines === undefined) this.#lines = new Uint16Array(this.pages);
     else this.#clearLogged(this.#marks.at(-1)?.index ?? 0);
     const seq = ++this.#seq;
     this.#marks.push({
@@ -329,17 +343,23 @@ export class GuestMemory {
   }
 
   /**
-   * Go back to mark `seq`: `restore` is called for each page written since (a page
-   * may come more than once), then the log forgets them. False, with nothing done,
-   * when the mark is gone (memory went back past it): the caller restores every
-   * page and calls restartAt().
+   * Go back to mark `seq`: `restore` is called for each page written since, with
+   * the lines of it written (a bit per 256 bytes; all of them for a page logged
+   * before a later mark, which kept no lines); a page may come more than once. Then
+   * the log forgets them. False, with nothing done, when the mark is gone (memory
+   * went back past it): the caller restores every page and calls restartAt().
    */
-  rewind(seq: number, restore: (pfn: number) => void): boolean {
+  rewind(seq: number, restore: (pfn: number, lines: number) => void): boolean {
     const at = this.#marks.findIndex((m) => m.seq === seq);
     if (at < 0) return false;
     const { index, flagIndex, allocs } = this.#marks[at]!;
     const log = this.#log;
-    for (let k = index; k < log.length; k++) restore(log[k]!);
+    const lines = this.#lines!;
+    const latest = this.#marks.at(-1)!.index;
+    for (let k = index; k < log.length; k++) {
+      const p = log[k]!;
+      restore(p, k >= latest ? lines[p]! : ALL_LINES);
+    }
     this.#clearLogged(this.#marks.at(-1)!.index);
     log.length = index;
     this.#flagRuns.length = flagIndex;
@@ -351,8 +371,8 @@ export class GuestMemory {
 
   /** After a full restore to mark `seq`'s state: the only mark is that one, with nothing logged. */
   restartAt(seq: number): void {
-    if (this.#logged) this.#clearLogged(this.#marks.at(-1)?.index ?? 0);
-    else this.#logged = new Uint8Array((this.pages + 7) >>> 3);
+    if (this.#lines) this.#clearLogged(this.#marks.at(-1)?.index ?? 0);
+    else this.#lines = new Uint16Array(this.pages);
     this.#log.length = 0;
     this.#flagRuns.length = 0;
     this.#allocs = 0;

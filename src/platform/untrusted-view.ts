@@ -118,6 +118,7 @@ export class UntrustedView {
           continue;
         }
         const p = this.#mem.page(pfn);
+        this.#mem.writtenBytes(pfn * PAGE_SIZE + off, n);
         p.data.set(src.subarray(at, at + n), off);
         p.labels.fill(Label.HOST, off, off + n);
       } else {

@@ -9,7 +9,7 @@
 // the snapshot is simply no longer referenced. State that lives only in a closure
 // is invisible to the walk: the VM keeps such objects reachable (Vm's streams).
 import { KeyObject } from "node:crypto";
-import { GuestMemory } from "../platform/memory.ts";
+import { GuestMemory, LINE_SHIFT } from "../platform/memory.ts";
 import { PAGE_SIZE } from "../platform/page.ts";
 import { isAppendOnly, isScratch } from "../util/snapshot-hints.ts";
 
@@ -31,6 +31,31 @@ interface ObjectRecord {
 }
 
 type Restorer = (o: Record<string, unknown>, vals: unknown[]) => void;
+
+interface ArrayRecord {
+  readonly o: unknown[];
+  readonly vals: unknown[];
+  /** Puts vals back (its own compiled copy of putElements for a long array: see arrayRestorer). */
+  readonly put: (o: unknown[], vals: unknown[]) => void;
+}
+
+function putElements(o: unknown[], v: unknown[]): void {
+  if (o.length !== v.length) o.length = v.length;
+  for (let i = 0; i < v.length; i++) if (o[i] !== v[i]) o[i] = v[i];
+}
+
+/**
+ * putElements compiled afresh for one array: its element loads and stores then see
+ * one kind of array (numbers, holes, objects) and stay fast, where a loop shared by
+ * every array of a VM goes generic at several times the cost per element.
+ */
+function arrayRestorer(): (o: unknown[], vals: unknown[]) => void {
+  return new Function(
+    "o",
+    "v",
+    "if (o.length !== v.length) o.length = v.length;\nfor (let i = 0; i < v.length; i++) if (o[i] !== v[i]) o[i] = v[i];",
+  ) as never;
+}
 
 const restorers = new Map<string, Restorer>();
 
@@ -69,7 +94,7 @@ export interface VmSnapshot {
   /** The object the snapshot was taken of. */
   readonly root: object;
   readonly objects: readonly ObjectRecord[];
-  readonly arrays: readonly { o: unknown[]; vals: unknown[] }[];
+  readonly arrays: readonly ArrayRecord[];
   /** Append-only logs (util/snapshot-hints.ts): their length only; their records never change. */
   readonly logs: readonly { o: unknown[]; length: number }[];
   readonly maps: readonly { o: Map<unknown, unknown>; entries: [unknown, unknown][] }[];
@@ -109,7 +134,7 @@ export function takeSnapshot(root: object): VmSnapshot {
   const seen = new Set<unknown>();
   const seenBuffers = new Set<ArrayBufferLike>();
   const objects: ObjectRecord[] = [];
-  const arrays: { o: unknown[]; vals: unknown[] }[] = [];
+  const arrays: ArrayRecord[] = [];
   const logs: { o: unknown[]; length: number }[] = [];
   const maps: { o: Map<unknown, unknown>; entries: [unknown, unknown][] }[] = [];
   const sets: { o: Set<unknown>; vals: unknown[] }[] = [];
@@ -143,7 +168,8 @@ export function takeSnapshot(root: object): VmSnapshot {
     }
     if (Array.isArray(v)) {
       const vals = v.slice();
-      if (!Object.isFrozen(v)) arrays.push({ o: v, vals });
+      if (!Object.isFrozen(v))
+        arrays.push({ o: v, vals, put: vals.length >= 8 ? arrayRestorer() : putElements });
       for (const x of vals) stack.push(x);
       continue;
     }
@@ -201,15 +227,31 @@ export function takeSnapshot(root: object): VmSnapshot {
   return { root, objects, arrays, logs, maps, sets, buffers, memories };
 }
 
-/** Put back page `pfn` of `mem` (its backing as at the snapshot) from the snapshot's copies. */
-function restorePage(mem: GuestMemory, copies: Map<ArrayBufferLike, Uint8Array>, pfn: number): void {
+/**
+ * Put back the lines `lines` (a bit per 256 bytes) of page `pfn` of `mem`, in its
+ * backing as at the snapshot, from the snapshot's copies.
+ */
+function restorePage(
+  mem: GuestMemory,
+  copies: Map<ArrayBufferLike, Uint8Array>,
+  pfn: number,
+  lines: number,
+): void {
   const s = mem.peekSlab(pfn);
   if (!s) return; // first written after the snapshot: its backing is gone with it
-  const o = (pfn - s.firstPfn) * PAGE_SIZE;
   const d = copies.get(s.data.buffer)!;
   const l = copies.get(s.labels.buffer)!;
-  s.data.set(d.subarray(s.data.byteOffset + o, s.data.byteOffset + o + PAGE_SIZE), o);
-  s.labels.set(l.subarray(s.labels.byteOffset + o, s.labels.byteOffset + o + PAGE_SIZE), o);
+  const page = (pfn - s.firstPfn) * PAGE_SIZE;
+  for (let i = 0; i < PAGE_SIZE >>> LINE_SHIFT; i++) {
+    if ((lines & (1 << i)) === 0) continue;
+    let j = i + 1;
+    while (j < PAGE_SIZE >>> LINE_SHIFT && lines & (1 << j)) j++;
+    const from = page + (i << LINE_SHIFT);
+    const to = page + (j << LINE_SHIFT);
+    s.data.set(d.subarray(s.data.byteOffset + from, s.data.byteOffset + to), from);
+    s.labels.set(l.subarray(s.labels.byteOffset + from, s.labels.byteOffset + to), from);
+    i = j;
+  }
 }
 
 /** Whether a map holds exactly these entries, in this order (then it needs no rebuilding). */
@@ -235,12 +277,7 @@ export function restoreSnapshot(s: VmSnapshot): void {
     }
   for (const b of s.buffers) if (!b.memory || !incremental.has(b.memory)) b.o.set(b.copy);
   for (const l of s.logs) l.o.length = l.length;
-  for (const a of s.arrays) {
-    const o = a.o;
-    const vals = a.vals;
-    if (o.length !== vals.length) o.length = vals.length;
-    for (let i = 0; i < vals.length; i++) if (o[i] !== vals[i]) o[i] = vals[i];
-  }
+  for (const a of s.arrays) a.put(a.o, a.vals);
   for (const m of s.maps)
     if (!unchanged.has(m.o) && !sameEntries(m.o, m.entries)) {
       m.o.clear();
@@ -256,6 +293,7 @@ export function restoreSnapshot(s: VmSnapshot): void {
   }
   // Last: the pages go back into their backings as the snapshot had them (restored above).
   for (const m of s.memories)
-    if (incremental.has(m.mem)) m.mem.rewind(m.mark, (pfn) => restorePage(m.mem, m.copies, pfn));
+    if (incremental.has(m.mem))
+      m.mem.rewind(m.mark, (pfn, lines) => restorePage(m.mem, m.copies, pfn, lines));
     else m.mem.restartAt(m.mark);
 }
