@@ -26,11 +26,13 @@ interface ObjectRecord {
   readonly keys: string[];
   readonly vals: unknown[];
   readonly priv: unknown[] | undefined;
-  /** Puts vals back under keys (compiled per shape: see restorerFor). */
-  readonly put: Restorer;
 }
 
-type Restorer = (o: Record<string, unknown>, vals: unknown[]) => void;
+/**
+ * Puts back an object's properties from `f` at `at` (its values, in its keys'
+ * order) and returns the index past them; compiled per shape (see restorerFor).
+ */
+type Restorer = (o: Record<string, unknown>, f: unknown[], at: number) => number;
 
 interface ArrayRecord {
   readonly o: unknown[];
@@ -78,12 +80,16 @@ function restorerFor(plain: boolean, keys: readonly string[]): Restorer {
     const stores = keys
       .map((k, i) => {
         const q = JSON.stringify(k);
-        return `if (o[${q}] !== v[${i}]) o[${q}] = v[${i}];`;
+        return `if (o[${q}] !== f[at + ${i}]) o[${q}] = f[at + ${i}];`;
       })
       .join("\n");
     const check = plain ? `let n = 0; for (const k in o) n++; if (n !== ${keys.length}) drop(o, keys);` : "";
     // Generated from property names the walk read (JSON-quoted), nothing else.
-    const make = new Function("drop", "keys", `return (o, v) => {\n${stores}\n${check}\n};`);
+    const make = new Function(
+      "drop",
+      "keys",
+      `return (o, f, at) => {\n${stores}\n${check}\nreturn at + ${keys.length};\n};`,
+    );
     f = make(dropAdded, keys) as Restorer;
     restorers.set(id, f);
   }
@@ -93,6 +99,12 @@ function restorerFor(plain: boolean, keys: readonly string[]): Restorer {
 export interface VmSnapshot {
   /** The object the snapshot was taken of. */
   readonly root: object;
+  /**
+   * What a restore reads for the objects, in one array (so it streams through
+   * memory instead of chasing a record per object): per object, the object, its
+   * restorer, its private fields (or 0), then its values.
+   */
+  readonly flat: readonly unknown[];
   readonly objects: readonly ObjectRecord[];
   readonly arrays: readonly ArrayRecord[];
   /** Append-only logs (util/snapshot-hints.ts): their length only; their records never change. */
@@ -135,6 +147,7 @@ export function takeSnapshot(root: object): VmSnapshot {
   const seenBuffers = new Set<ArrayBufferLike>();
   const objects: ObjectRecord[] = [];
   const arrays: ArrayRecord[] = [];
+  const flat: unknown[] = [];
   const logs: { o: unknown[]; length: number }[] = [];
   const maps: { o: Map<unknown, unknown>; entries: [unknown, unknown][] }[] = [];
   const sets: { o: Set<unknown>; vals: unknown[] }[] = [];
@@ -205,13 +218,8 @@ export function takeSnapshot(root: object): VmSnapshot {
     if (priv) for (const x of priv) stack.push(x);
     if (!frozen) {
       const proto = Object.getPrototypeOf(o);
-      objects.push({
-        o,
-        keys,
-        vals,
-        priv,
-        put: restorerFor(proto === Object.prototype || proto === null, keys),
-      });
+      objects.push({ o, keys, vals, priv });
+      flat.push(o, restorerFor(proto === Object.prototype || proto === null, keys), priv ?? 0, ...vals);
     }
   }
   const memories = mems.map((mem) => {
@@ -224,7 +232,7 @@ export function takeSnapshot(root: object): VmSnapshot {
       }
     return { mem, mark: mem.mark(), copies };
   });
-  return { root, objects, arrays, logs, maps, sets, buffers, memories };
+  return { root, flat, objects, arrays, logs, maps, sets, buffers, memories };
 }
 
 /**
@@ -287,9 +295,12 @@ export function restoreSnapshot(s: VmSnapshot): void {
     t.o.clear();
     for (const x of t.vals) t.o.add(x);
   }
-  for (const r of s.objects) {
-    r.put(r.o, r.vals);
-    if (r.priv) (r.o as unknown as Snapshottable).load(r.priv);
+  const f = s.flat;
+  for (let i = 0; i < f.length; ) {
+    const o = f[i] as Record<string, unknown>;
+    const priv = f[i + 2] as unknown[] | 0;
+    i = (f[i + 1] as Restorer)(o, f as unknown[], i + 3);
+    if (priv !== 0) (o as unknown as Snapshottable).load(priv);
   }
   // Last: the pages go back into their backings as the snapshot had them (restored above).
   for (const m of s.memories)
