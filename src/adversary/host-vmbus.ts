@@ -137,7 +137,7 @@ export function vmbusHandles(
     byteCount: number;
     byteOffset: number;
   }): GpadlHandle => {
-    const pfns = [...g.pfns];
+    const pfns = Object.freeze([...g.pfns]);
     const mem = new PagedHostMemory(host.memory, pfns);
     return {
       handle: g.handle,

@@ -48,6 +48,16 @@ export interface InstallOptions {
 /** APIC ESR bit 6: received illegal vector. */
 export const APIC_ESR_RECV_ILLEGAL_VECTOR = 1 << 6;
 
+/** The actors #from records (index 0: none). */
+const FROM: readonly (Actor | undefined)[] = [
+  undefined,
+  "guest",
+  "paravisor",
+  "hypervisor",
+  "host",
+  "platform",
+];
+
 export class LocalApic {
   readonly vp: number;
   readonly #idt = new Map<number, { h: InterruptHandler; manualEoi: boolean }>();
@@ -55,7 +65,8 @@ export class LocalApic {
   readonly #irr = new Uint8Array(256);
   readonly #isr = new Uint8Array(256);
   /** Who requested each pending vector. */
-  readonly #from: (Actor | undefined)[] = new Array(256);
+  /** Who raised each pending vector, as an index into FROM (0: nobody recorded). */
+  readonly #from = new Uint8Array(256);
   #tpr = 0;
   #if = true;
   #dispatching = false;
@@ -181,7 +192,7 @@ export class LocalApic {
       return "rejected";
     }
     this.#irr[v] = 1;
-    this.#from[v] = from;
+    this.#from[v] = FROM.indexOf(from);
     this.#dispatch();
     return this.#irr[v] ? "pending" : "delivered";
   }
@@ -236,7 +247,7 @@ export class LocalApic {
         const v = highest(this.#irr);
         if (v < 0 || (v & 0xf0) <= this.ppr) return;
         this.#irr[v] = 0;
-        if (!this.#idt.has(v)) this.#illegal(v, this.#from[v] ?? "platform", ["not-set-up"]);
+        if (!this.#idt.has(v)) this.#illegal(v, FROM[this.#from[v]!] ?? "platform", ["not-set-up"]);
         this.#run(v);
       }
     } finally {

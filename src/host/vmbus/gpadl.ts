@@ -59,7 +59,7 @@ export function gpadlInRange(g: ServerGpadl, pages: number): boolean {
 
 /** Map pages [first, first + count) of a GPADL as one RingMemory. */
 export function mapGpadlPages(view: ServerMemory, g: ServerGpadl, first: number, count: number): RingMemory {
-  const pfns = g.pfns.slice(first, first + count);
+  const pfns = Object.freeze(g.pfns.slice(first, first + count));
   let contiguous = true;
   for (let i = 1; i < pfns.length && contiguous; i++) contiguous = pfns[i] === pfns[0]! + i;
   if (contiguous) return view.window(pfns[0]! * PAGE, count * PAGE);

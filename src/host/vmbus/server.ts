@@ -304,6 +304,8 @@ export class VmbusServer {
       return;
     }
     g.created = true;
+    // Fully described: its pages never change again (and a snapshot need not keep them).
+    Object.freeze(g.pfns);
     this.#gpadlCreated(g.relid, g.handle, true);
   }
 

@@ -235,8 +235,11 @@ export class NetvscDevice {
   initWaiting = false;
   initDone = false;
   initResponse: Uint8Array | undefined;
+  /** The packet records (frozen once made: each is a view of one index of the records). */
   readonly tx: TxPacket[] = [];
-  #txFree: number[] = [];
+  /** Free packet records as a stack: #txFree[0 .. #txTop) (typed, so a snapshot copies it as bytes). */
+  readonly #txFree = new Uint16Array(TX_RECORDS);
+  #txTop = 0;
   /** RNDIS: the next request id and the requests waiting for their completion. */
   nextReqId = 1;
   readonly requests: RndisRequest[] = [];
@@ -274,8 +277,9 @@ export class NetvscDevice {
     records.section.fill(NetvscConst.NETVSC_INVALID_INDEX);
     for (let i = 0; i < TX_RECORDS; i++) {
       this.tx.push(new TxPacket(records, i));
-      this.#txFree.push(TX_RECORDS - 1 - i);
+      this.#txFree[this.#txTop++] = TX_RECORDS - 1 - i;
     }
+    Object.freeze(this.tx);
   }
 
   get isolated(): boolean {
@@ -284,8 +288,8 @@ export class NetvscDevice {
 
   /** A free packet record, or undefined when every one is in flight. */
   takeTx(control: boolean): TxPacket | undefined {
-    const i = this.#txFree.pop();
-    if (i === undefined) return undefined;
+    if (this.#txTop === 0) return undefined;
+    const i = this.#txFree[--this.#txTop]!;
     const p = this.tx[i]!;
     p.inUse = true;
     p.control = control;
@@ -298,12 +302,12 @@ export class NetvscDevice {
   releaseTx(p: TxPacket): void {
     if (!p.inUse) return;
     p.inUse = false;
-    this.#txFree.push(p.index);
+    this.#txFree[this.#txTop++] = p.index;
   }
 
   /** Packets in flight (sent, not yet completed by the host). */
   get inFlight(): number {
-    return TX_RECORDS - this.#txFree.length;
+    return TX_RECORDS - this.#txTop;
   }
 
   /** netvsc_get_next_send_section(): the first free section, marked taken; NETVSC_INVALID_INDEX when none. */
@@ -323,9 +327,9 @@ export class NetvscDevice {
 
   /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
   save(): unknown[] {
-    return [this.#txFree];
+    return [this.#txFree, this.#txTop];
   }
   load(s: unknown[]): void {
-    this.#txFree = s[0] as never;
+    this.#txTop = s[1] as never;
   }
 }
