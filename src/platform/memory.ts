@@ -54,9 +54,9 @@ export class GuestMemory {
   #lines: Uint16Array | undefined;
   readonly #log: number[] = [];
   /** Marks still valid, oldest first: where the log stood when each was taken. */
-  #marks: { seq: number; index: number; flagIndex: number; allocs: number }[] = [];
-  /** Backings allocated (counted back on a rewind: it undoes them). */
-  #allocs = 0;
+  #marks: { seq: number; index: number; flagIndex: number; allocIndex: number }[] = [];
+  /** Runs of pages given a new backing since the oldest mark, as (pfn, count) pairs. */
+  readonly #allocRuns: number[] = [];
   /** Runs of pages whose flags changed since the oldest mark, as (pfn, count) pairs. */
   readonly #flagRuns: number[] = [];
   #seq = 0;
@@ -248,7 +248,7 @@ export class GuestMemory {
 
   #allocate(pfn: number, count: number): Slab {
     if (!this.contains(pfn, count)) throw new Error(`page range ${pfn}+${count} outside guest memory`);
-    this.#allocs++;
+    if (this.#lines) this.#allocRuns.push(pfn, count);
     const slab: Slab = {
       data: new Uint8Array(count * PAGE_SIZE),
       labels: new Uint8Array(count * PAGE_SIZE).fill(Label.HOST),
@@ -318,7 +318,7 @@ export class GuestMemory {
       seq,
       index: this.#log.length,
       flagIndex: this.#flagRuns.length,
-      allocs: this.#allocs,
+      allocIndex: this.#allocRuns.length,
     });
     return seq;
   }
@@ -337,11 +337,6 @@ export class GuestMemory {
     return out;
   }
 
-  /** Whether mark `seq` still describes a state this memory can go back to page by page. */
-  hasMark(seq: number): boolean {
-    return this.#marks.some((m) => m.seq === seq);
-  }
-
   /**
    * Go back to mark `seq`: `restore` is called for each page written since, with
    * the lines of it written (a bit per 256 bytes; all of them for a page logged
@@ -352,7 +347,7 @@ export class GuestMemory {
   rewind(seq: number, restore: (pfn: number, lines: number) => void): boolean {
     const at = this.#marks.findIndex((m) => m.seq === seq);
     if (at < 0) return false;
-    const { index, flagIndex, allocs } = this.#marks[at]!;
+    const { index, flagIndex, allocIndex } = this.#marks[at]!;
     const log = this.#log;
     const lines = this.#lines!;
     const latest = this.#marks.at(-1)!.index;
@@ -363,7 +358,7 @@ export class GuestMemory {
     this.#clearLogged(this.#marks.at(-1)!.index);
     log.length = index;
     this.#flagRuns.length = flagIndex;
-    this.#allocs = allocs;
+    this.#allocRuns.length = allocIndex;
     // Later marks at the same place in the log still describe this state.
     while (this.#marks.at(-1)!.index > index) this.#marks.pop();
     return true;
@@ -375,17 +370,32 @@ export class GuestMemory {
     else this.#lines = new Uint16Array(this.pages);
     this.#log.length = 0;
     this.#flagRuns.length = 0;
-    this.#allocs = 0;
-    this.#marks = [{ seq, index: 0, flagIndex: 0, allocs: 0 }];
+    this.#allocRuns.length = 0;
+    this.#marks = [{ seq, index: 0, flagIndex: 0, allocIndex: 0 }];
   }
 
   /**
-   * Whether any backing was allocated since mark `seq` (false: the pfn → backing
-   * map is as the mark found it, and a restore need not rebuild it).
+   * The pages given a new backing since mark `seq`, as (pfn, count) pairs (their
+   * entries are all of the pfn → backing map that changed since), or undefined
+   * when the mark is gone.
    */
-  allocatedSince(seq: number): boolean {
+  allocatedSince(seq: number): readonly number[] | undefined {
     const m = this.#marks.find((x) => x.seq === seq);
-    return m === undefined || m.allocs !== this.#allocs;
+    return m ? this.#allocRuns.slice(m.allocIndex) : undefined;
+  }
+
+  /**
+   * Put back the pfn → backing entries of `runs` (from allocatedSince) as `was`
+   * held them (a snapshot's copy of the map): the rest of the map is unchanged.
+   * Called before rewind(), which forgets the runs.
+   */
+  restoreBacking(runs: readonly number[], was: ReadonlyMap<number, unknown>): void {
+    for (let k = 0; k < runs.length; k += 2)
+      for (let p = runs[k]!, end = p + runs[k + 1]!; p < end; p++) {
+        const s = was.get(p) as Slab | undefined;
+        if (s) this.#backing.set(p, s);
+        else this.#backing.delete(p);
+      }
   }
 
   /** The pfn → backing map, by identity (for a snapshot to tell it among the maps it holds). */

@@ -121,7 +121,13 @@ export interface VmSnapshot {
    * puts back only the pages written since the mark (the memory logs its writers),
    * and copies every page only when the memory went back past the mark.
    */
-  readonly memories: readonly { mem: GuestMemory; mark: number; copies: Map<ArrayBufferLike, Uint8Array> }[];
+  readonly memories: readonly {
+    mem: GuestMemory;
+    mark: number;
+    copies: Map<ArrayBufferLike, Uint8Array>;
+    /** The pfn → backing map as it was. */
+    backing: ReadonlyMap<number, unknown>;
+  }[];
 }
 
 function isSnapshottable(o: object): o is Snapshottable {
@@ -230,7 +236,7 @@ export function takeSnapshot(root: object): VmSnapshot {
         b.memory = mem;
         copies.set(b.o.buffer, b.copy);
       }
-    return { mem, mark: mem.mark(), copies };
+    return { mem, mark: mem.mark(), copies, backing: new Map(mem.backingMap) };
   });
   return { root, flat, objects, arrays, logs, maps, sets, buffers, memories };
 }
@@ -276,18 +282,20 @@ function sameEntries(m: Map<unknown, unknown>, entries: readonly [unknown, unkno
 export function restoreSnapshot(s: VmSnapshot): void {
   // Memories still holding the snapshot's mark go back page by page (below).
   const incremental = new Set<GuestMemory>();
-  // Their pfn → backing maps need no rebuilding when nothing was allocated since.
-  const unchanged = new Set<unknown>();
-  for (const m of s.memories)
-    if (m.mem.hasMark(m.mark)) {
-      incremental.add(m.mem);
-      if (!m.mem.allocatedSince(m.mark)) unchanged.add(m.mem.backingMap);
-    }
+  // Their pfn → backing maps go back entry by entry: those allocated since.
+  const managed = new Set<unknown>();
+  for (const m of s.memories) {
+    const runs = m.mem.allocatedSince(m.mark);
+    if (!runs) continue;
+    incremental.add(m.mem);
+    managed.add(m.mem.backingMap);
+    m.mem.restoreBacking(runs, m.backing);
+  }
   for (const b of s.buffers) if (!b.memory || !incremental.has(b.memory)) b.o.set(b.copy);
   for (const l of s.logs) l.o.length = l.length;
   for (const a of s.arrays) a.put(a.o, a.vals);
   for (const m of s.maps)
-    if (!unchanged.has(m.o) && !sameEntries(m.o, m.entries)) {
+    if (!managed.has(m.o) && !sameEntries(m.o, m.entries)) {
       m.o.clear();
       for (const [k, x] of m.entries) m.o.set(k, x);
     }
