@@ -105,6 +105,9 @@ export function probeChannels(vm: Vm, touched: Touched, stored?: Secret): Channe
     [ics.heartbeat, () => ics.heartbeat.beat()],
     [ics.timesync, () => ics.timesync.sample(HOST_TIME_NS)],
   ];
+  // Every request goes out before the guest runs: it answers them in one pass, as
+  // it would requests that arrived together.
+  const asked: [IcVsp, number, boolean][] = [];
   for (const [ic, ask] of probes) {
     const hc = ic.channel;
     if (!hc || hc.closed || !ic.negotiated) continue;
@@ -116,9 +119,9 @@ export function probeChannels(vm: Vm, touched: Touched, stored?: Secret): Channe
     if (touched.affects(hc.relid, pages)) continue;
     out.checked.push(ic.name);
     const acks = ic.acks;
-    const sent = ask();
-    vm.scheduler.runUntilIdle();
-    if (!sent || ic.acks !== acks + 1) out.lost.push(ic.name);
+    asked.push([ic, acks, ask()]);
   }
+  if (asked.length > 0) vm.scheduler.runUntilIdle();
+  for (const [ic, acks, sent] of asked) if (!sent || ic.acks !== acks + 1) out.lost.push(ic.name);
   return out;
 }

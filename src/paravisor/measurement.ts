@@ -27,6 +27,7 @@ import {
   verifyReportSignature,
 } from "../platform/attestation.ts";
 import { PAGE_SIZE } from "../platform/page.ts";
+import { readonlyBytes } from "../util/snapshot-hints.ts";
 
 export type HashName = "sha1" | "sha256" | "sha384";
 
@@ -75,7 +76,7 @@ export function buildParavisorImage(spec: ParavisorImageSpec): ParavisorImage {
     for (let off = 0; off < bytes.length; off += PAGE_SIZE) {
       const page = new Uint8Array(PAGE_SIZE);
       page.set(bytes.subarray(off, Math.min(off + PAGE_SIZE, bytes.length)));
-      pages.push({ type: SNP_PAGE_TYPE.NORMAL, gpa, contents: page });
+      pages.push(Object.freeze({ type: SNP_PAGE_TYPE.NORMAL, gpa, contents: readonlyBytes(page) }));
       gpa += PAGE_SIZE;
     }
   };
@@ -89,7 +90,13 @@ export function buildParavisorImage(spec: ParavisorImageSpec): ParavisorImage {
   if (spec.cpuidGpa !== undefined) pages.push({ type: SNP_PAGE_TYPE.CPUID, gpa: spec.cpuidGpa });
   if (spec.bootVmsa !== undefined) {
     if (spec.bootVmsa.length !== PAGE_SIZE) throw new Error("the boot VMSA must be exactly one page");
-    pages.push({ type: SNP_PAGE_TYPE.VMSA, gpa: VMSA_GPA, contents: spec.bootVmsa.slice() });
+    pages.push(
+      Object.freeze({
+        type: SNP_PAGE_TYPE.VMSA,
+        gpa: VMSA_GPA,
+        contents: readonlyBytes(spec.bootVmsa.slice()),
+      }),
+    );
   }
   return { pages };
 }

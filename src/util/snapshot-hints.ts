@@ -32,3 +32,18 @@ export function scratch<T extends ArrayBufferView>(b: T): T {
 export function isScratch(b: ArrayBufferLike): boolean {
   return scratchBuffers.has(b);
 }
+
+const readonlyBuffers = new WeakSet<ArrayBufferLike>();
+
+/**
+ * Declare `b`'s bytes final: nothing writes them after this call (a launch image,
+ * a measured page), so a snapshot need not copy them. Returns `b`.
+ */
+export function readonlyBytes<T extends ArrayBufferView>(b: T): T {
+  readonlyBuffers.add(b.buffer);
+  return b;
+}
+
+export function isReadonlyBytes(b: ArrayBufferLike): boolean {
+  return readonlyBuffers.has(b);
+}

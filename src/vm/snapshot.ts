@@ -11,7 +11,7 @@
 import { KeyObject } from "node:crypto";
 import { GuestMemory, LINE_SHIFT } from "../platform/memory.ts";
 import { PAGE_SIZE } from "../platform/page.ts";
-import { isAppendOnly, isScratch } from "../util/snapshot-hints.ts";
+import { isAppendOnly, isReadonlyBytes, isScratch } from "../util/snapshot-hints.ts";
 
 /** A class whose `#private` fields hold state: the walk reaches them through these. */
 export interface Snapshottable {
@@ -161,7 +161,7 @@ export function takeSnapshot(root: object): VmSnapshot {
   const mems: GuestMemory[] = [];
   const stack: unknown[] = [root];
   const buffer = (b: ArrayBufferLike): void => {
-    if (seenBuffers.has(b) || isScratch(b)) return;
+    if (seenBuffers.has(b) || isScratch(b) || isReadonlyBytes(b)) return;
     seenBuffers.add(b);
     const o = new Uint8Array(b);
     buffers.push({ o, copy: o.slice() });
@@ -291,7 +291,15 @@ export function restoreSnapshot(s: VmSnapshot): void {
     managed.add(m.mem.backingMap);
     m.mem.restoreBacking(runs, m.backing);
   }
-  for (const b of s.buffers) if (!b.memory || !incremental.has(b.memory)) b.o.set(b.copy);
+  for (const b of s.buffers) {
+    if (b.memory && incremental.has(b.memory)) continue;
+    const o = b.o;
+    const c = b.copy;
+    // A few bytes: compared and put back in place, cheaper than a native copy call.
+    if (c.length <= 64) {
+      for (let i = 0; i < c.length; i++) if (o[i] !== c[i]) o[i] = c[i]!;
+    } else o.set(c);
+  }
   for (const l of s.logs) l.o.length = l.length;
   for (const a of s.arrays) a.put(a.o, a.vals);
   for (const m of s.maps)

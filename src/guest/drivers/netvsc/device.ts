@@ -84,8 +84,12 @@ export class TxRecords {
   readonly section = new Uint32Array(TX_RECORDS);
   readonly maps = new Uint32Array(TX_RECORDS);
   readonly bytes = new Uint32Array(TX_RECORDS);
-  readonly tlb = new Float64Array(TX_RECORDS * MAX_PAGE_BUFFER_COUNT);
-  readonly lens = new Uint32Array(TX_RECORDS * MAX_PAGE_BUFFER_COUNT);
+  /**
+   * Each record's swiotlb mappings (addresses, lengths), made the first time the
+   * record sends page buffers and kept: most records never do, and hold nothing.
+   */
+  readonly tlb = new Map<number, Float64Array>();
+  readonly lens = new Map<number, Uint32Array>();
 }
 
 /**
@@ -95,17 +99,24 @@ export class TxRecords {
 export class TxPacket {
   readonly index: number;
   readonly r: TxRecords;
-  /** swiotlb mappings to undo on completion (netvsc_dma_unmap): addresses and lengths. */
-  readonly tlb: Float64Array;
-  readonly lens: Uint32Array;
 
   constructor(r: TxRecords, index: number) {
     this.r = r;
     this.index = index;
-    const at = index * MAX_PAGE_BUFFER_COUNT;
-    this.tlb = r.tlb.subarray(at, at + MAX_PAGE_BUFFER_COUNT);
-    this.lens = r.lens.subarray(at, at + MAX_PAGE_BUFFER_COUNT);
     Object.freeze(this);
+  }
+
+  /** swiotlb mappings to undo on completion (netvsc_dma_unmap): addresses. */
+  get tlb(): Float64Array {
+    let a = this.r.tlb.get(this.index);
+    if (!a) this.r.tlb.set(this.index, (a = new Float64Array(MAX_PAGE_BUFFER_COUNT)));
+    return a;
+  }
+  /** And their lengths. */
+  get lens(): Uint32Array {
+    let a = this.r.lens.get(this.index);
+    if (!a) this.r.lens.set(this.index, (a = new Uint32Array(MAX_PAGE_BUFFER_COUNT)));
+    return a;
   }
 
   get inUse(): boolean {
