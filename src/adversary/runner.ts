@@ -9,6 +9,7 @@ import { countLabel, Label } from "../audit/labels.ts";
 import { GuestPanic } from "../guest/panic.ts";
 import type { HostOptions } from "../host/host.ts";
 import { GuestCrash } from "../platform/exceptions.ts";
+import { pfnOf } from "../platform/page.ts";
 import { configInput, type VmConfig } from "../vm/config.ts";
 import type { HookFn } from "../vm/hooks.ts";
 import { restoreSnapshot, takeSnapshot, type VmSnapshot } from "../vm/snapshot.ts";
@@ -272,19 +273,25 @@ export function runAttackOnBooted(
   if (attack.host !== t.host && JSON.stringify(attack.host) !== JSON.stringify(t.host))
     throw new Error(`attack ${attack.name} needs a host set up differently from the booted target's`);
   const mem = t.snapshot.memories[0];
-  // The pages the case may change: logged by the memory from the snapshot's mark on.
-  let changed: readonly number[] | undefined;
   restoreSnapshot(t.snapshot);
   observe?.(t.vm);
   attack.setup?.(t.ctx);
-  return judge(t, attack, t.boot, spec, t.workload, () => {
-    changed = mem?.mem.changedSince(mem.mark);
-    if (!changed) return undefined;
-    // Each page once (a page read twice would count its secret bytes twice).
-    const pages = new Set(changed);
-    for (const p of t.exposed) pages.add(p);
-    return pages;
+  return judge(t, attack, t.boot, spec, t.workload, {
+    // The pages the case changed: logged by the memory from the snapshot's mark on.
+    changed: () => {
+      const c = mem?.mem.changedSince(mem.mark);
+      return c ? new Set(c) : undefined;
+    },
+    exposed: t.exposed,
   });
+}
+
+/** On a VM restored from a snapshot: what changed since, and what was exposed in it. */
+interface SinceSnapshot {
+  /** Pages whose bytes or flags changed since the snapshot (undefined: unknown). */
+  changed(): Set<number> | undefined;
+  /** Pages a host could read that held secret bytes at the snapshot. */
+  exposed: readonly number[];
 }
 
 function judge(
@@ -293,7 +300,7 @@ function judge(
   boot: BootOutcome,
   spec?: Omit<ReplaySpec, "config">,
   planted?: Workload,
-  scanPages?: () => Iterable<number> | undefined,
+  since?: SinceSnapshot,
 ): Verdict {
   const { vm, notes, session, ctx } = t;
   const config = vm.config;
@@ -334,8 +341,16 @@ function judge(
     session.detach();
     if (!crashed && !refused) guard(() => (hung = !settles(vm)));
     if (!crashed && !refused && !hung) guard(() => (probe = probeChannels(vm, session.touched, stored)));
-    hostReadsEverything(vm, scanPages?.());
-    if (secret && !crashed) {
+    const changed = since?.changed();
+    if (changed) {
+      // Each page once (a page read twice would count its secret bytes twice).
+      const pages = new Set(changed);
+      for (const p of since!.exposed) pages.add(p);
+      hostReadsEverything(vm, pages);
+    } else hostReadsEverything(vm, undefined);
+    // On a restored VM, a secret page nothing changed since the snapshot (where the
+    // guest had just planted it) reads back as it did then: intact.
+    if (secret && !crashed && !(changed && !changed.has(pfnOf(secret.gpa)))) {
       let intact = true;
       guard(() => {
         intact = secretIntact(vm, secret);

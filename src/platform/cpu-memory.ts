@@ -362,12 +362,10 @@ export class CpuMemory {
 
   /** Snapshot (src/vm/snapshot.ts): the private fields, by reference; the snapshot copies what they hold. */
   save(): unknown[] {
-    return [this.#mem, this.#isolated, this.#faults, this.#runSlab, this.#runOff];
+    // #runSlab and #runOff are not state: each access sets them before it reads them.
+    return [this.#mem, this.#isolated, this.#faults];
   }
-  load(s: unknown[]): void {
-    this.#runSlab = s[3] as never;
-    this.#runOff = s[4] as never;
-  }
+  load(_s: unknown[]): void {}
 }
 
 /**

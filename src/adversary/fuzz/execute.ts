@@ -3,6 +3,7 @@
 // collect the coverage it reached: the validation branches the guest took (its
 // rejection codes), the auditor's violation codes, the exceptions raised, and the
 // crossings by kind in AFL-style hit-count buckets.
+import { CROSSING_KINDS } from "../../audit/crossings.ts";
 import { encodeResult } from "../../hyperv/hypercall-abi.ts";
 import { PAGE_SIZE } from "../../platform/page.ts";
 import { parseConfig, type VmConfig } from "../../vm/config.ts";
@@ -22,6 +23,11 @@ export interface CaseResult {
    */
   cost: number;
 }
+
+/** The coverage ids of crossings, by kind and bucket (made once). */
+const CROSS_IDS = new Map(
+  CROSSING_KINDS.map((k) => [k, [0, 1, 2, 3, 4, 5, 6, 7].map((b) => `cross:${k}:${b}`)]),
+);
 
 function bucket(n: number): number {
   return n === 0 ? 0 : n < 2 ? 1 : n < 4 ? 2 : n < 8 ? 3 : n < 16 ? 4 : n < 32 ? 5 : n < 128 ? 6 : 7;
@@ -66,8 +72,22 @@ export function bootKey(c: FuzzCase): string {
 
 /** Where a pool keeps the VM a case runs on: its configuration and boot-time lies. */
 export function poolKey(c: FuzzCase): string {
-  return `${JSON.stringify(c.config)} ${bootKey(c)}`;
+  let k = poolKeys.get(c);
+  if (k === undefined) {
+    let cfg = configKeys.get(c.config);
+    if (cfg === undefined) {
+      cfg = JSON.stringify(c.config);
+      configKeys.set(c.config, cfg);
+    }
+    k = `${cfg} ${bootKey(c)}`;
+    poolKeys.set(c, k);
+  }
+  return k;
 }
+
+/** Cases are not changed once made (mutate makes new ones): their keys are kept. */
+const poolKeys = new WeakMap<FuzzCase, string>();
+const configKeys = new WeakMap<object, string>();
 
 /** A fuzz case as an attack: its boot-time lies in setup, its host actions after boot. */
 export function caseAttack(c: FuzzCase): Attack {
@@ -148,8 +168,11 @@ const NO_BASE: CoverageBase = {
 export function coverageOf(vm: Vm, v: Verdict, base: CoverageBase = NO_BASE): Set<string> {
   const cov = new Set<string>(base.ids);
   logCoverage(vm, base, cov);
-  for (const [k, n] of Object.entries(vm.audit.boundary.counts))
-    if (n > 0) cov.add(`cross:${k}:${bucket(n)}`);
+  const counts = vm.audit.boundary.counts;
+  for (const k of CROSSING_KINDS) {
+    const n = counts[k];
+    if (n > 0) cov.add(CROSS_IDS.get(k)![bucket(n)]!);
+  }
   if (v.refused) cov.add(`refused:${(v.reason ?? "").split(" ").slice(0, 5).join(" ")}`);
   if (v.crashed) cov.add(`crashed:${(v.reason ?? "").split(" ").slice(0, 5).join(" ")}`);
   return cov;

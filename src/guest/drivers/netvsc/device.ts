@@ -109,13 +109,19 @@ export class TxPacket {
   /** swiotlb mappings to undo on completion (netvsc_dma_unmap): addresses. */
   get tlb(): Float64Array {
     let a = this.r.tlb.get(this.index);
-    if (!a) this.r.tlb.set(this.index, (a = new Float64Array(MAX_PAGE_BUFFER_COUNT)));
+    if (!a) {
+      a = new Float64Array(MAX_PAGE_BUFFER_COUNT);
+      this.r.tlb.set(this.index, a);
+    }
     return a;
   }
   /** And their lengths. */
   get lens(): Uint32Array {
     let a = this.r.lens.get(this.index);
-    if (!a) this.r.lens.set(this.index, (a = new Uint32Array(MAX_PAGE_BUFFER_COUNT)));
+    if (!a) {
+      a = new Uint32Array(MAX_PAGE_BUFFER_COUNT);
+      this.r.lens.set(this.index, a);
+    }
     return a;
   }
 
