@@ -72,5 +72,4 @@ export class AttackSession {
   save(): unknown[] {
     return [this.#detach];
   }
-  load(_s: unknown[]): void {}
 }

@@ -39,7 +39,6 @@ export class CcPlatform {
   save(): unknown[] {
     return [this.#attrs];
   }
-  load(_s: unknown[]): void {}
 }
 
 /** amd_cc_platform_has() with SEV-SNP enlightened (sev_status has SEV, SEV-ES, SNP). */

@@ -119,5 +119,4 @@ export class GuestKernel {
   save(): unknown[] {
     return [this.#audit];
   }
-  load(_s: unknown[]): void {}
 }

@@ -140,5 +140,4 @@ export class HostPartition {
   save(): unknown[] {
     return [this.#synic, this.#postToVtl2];
   }
-  load(_s: unknown[]): void {}
 }

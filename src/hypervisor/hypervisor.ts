@@ -563,5 +563,4 @@ export class Hypervisor {
   save(): unknown[] {
     return [this.#audit, this.#scratch];
   }
-  load(_s: unknown[]): void {}
 }

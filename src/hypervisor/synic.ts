@@ -146,7 +146,6 @@ export class Synic {
   save(): unknown[] {
     return [this.#view, this.#vps, this.#deliver, this.#audit, this.#pending, this.#slot];
   }
-  load(_s: unknown[]): void {}
 }
 
 export { HvMessageType };

@@ -104,5 +104,4 @@ export class DeviceEmulation {
   save(): unknown[] {
     return [this.#audit];
   }
-  load(_s: unknown[]): void {}
 }

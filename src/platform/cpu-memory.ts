@@ -365,7 +365,6 @@ export class CpuMemory {
     // #runSlab and #runOff are not state: each access sets them before it reads them.
     return [this.#mem, this.#isolated, this.#faults];
   }
-  load(_s: unknown[]): void {}
 }
 
 /**

@@ -33,5 +33,4 @@ export class MemoryEncryption {
   save(): unknown[] {
     return [this.#key];
   }
-  load(_s: unknown[]): void {}
 }

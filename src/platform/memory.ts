@@ -424,5 +424,4 @@ export class GuestMemory {
   save(): unknown[] {
     return [this.#uniform, this.#detail, this.#backing];
   }
-  load(_s: unknown[]): void {}
 }

@@ -54,5 +54,4 @@ export class MmioMap {
   save(): unknown[] {
     return [this.#devices];
   }
-  load(_s: unknown[]): void {}
 }

@@ -196,7 +196,6 @@ export class UntrustedView {
   save(): unknown[] {
     return [this.#mem, this.#enc, this.#audit, this.#boundary, this.#scratch];
   }
-  load(_s: unknown[]): void {}
 }
 
 /**

@@ -202,5 +202,4 @@ export class Vcpu {
   save(): unknown[] {
     return [this.#p, this.#exit];
   }
-  load(_s: unknown[]): void {}
 }

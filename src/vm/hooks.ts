@@ -31,5 +31,4 @@ export class Hooks {
   save(): unknown[] {
     return [this.#at];
   }
-  load(_s: unknown[]): void {}
 }

@@ -69,7 +69,6 @@ export class InterruptRouter {
   save(): unknown[] {
     return [this.#hv, this.#pv, this.#apics];
   }
-  load(_s: unknown[]): void {}
 }
 
 /**

@@ -17,8 +17,11 @@ import { isAppendOnly, isReadonlyBytes, isScratch } from "../util/snapshot-hints
 export interface Snapshottable {
   /** The private fields, by reference (the snapshot copies what they hold). */
   save(): unknown[];
-  /** Put back the private fields save() returned (readonly ones keep their identity). */
-  load(s: unknown[]): void;
+  /**
+   * Put back the private fields save() returned that can change (readonly ones keep
+   * their identity); absent when none can.
+   */
+  load?(s: unknown[]): void;
 }
 
 interface ObjectRecord {
@@ -132,7 +135,7 @@ export interface VmSnapshot {
 
 function isSnapshottable(o: object): o is Snapshottable {
   const s = o as Partial<Snapshottable>;
-  return typeof s.save === "function" && typeof s.load === "function";
+  return typeof s.save === "function";
 }
 
 /** Objects without state of their own the walk could put back (or that are immutable). */
@@ -225,7 +228,8 @@ export function takeSnapshot(root: object): VmSnapshot {
     if (!frozen) {
       const proto = Object.getPrototypeOf(o);
       objects.push({ o, keys, vals, priv });
-      flat.push(o, restorerFor(proto === Object.prototype || proto === null, keys), priv ?? 0, ...vals);
+      const load = priv && typeof (o as Partial<Snapshottable>).load === "function";
+      flat.push(o, restorerFor(proto === Object.prototype || proto === null, keys), load ? priv : 0, ...vals);
     }
   }
   const memories = mems.map((mem) => {
@@ -316,7 +320,7 @@ export function restoreSnapshot(s: VmSnapshot): void {
     const o = f[i] as Record<string, unknown>;
     const priv = f[i + 2] as unknown[] | 0;
     i = (f[i + 1] as Restorer)(o, f as unknown[], i + 3);
-    if (priv !== 0) (o as unknown as Snapshottable).load(priv);
+    if (priv !== 0) (o as unknown as Required<Snapshottable>).load(priv);
   }
   // Last: the pages go back into their backings as the snapshot had them (restored above).
   for (const m of s.memories)

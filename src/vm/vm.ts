@@ -243,7 +243,6 @@ export class Vm {
   save(): unknown[] {
     return [this.#guestVmbus, this.#streams];
   }
-  load(_s: unknown[]): void {}
 
   /**
    * Everything reachable from this VM, as it is now (usually just after boot): the

@@ -95,5 +95,4 @@ export class ArrayRingMemory implements RingMemory {
   save(): unknown[] {
     return [this.#dv];
   }
-  load(_s: unknown[]): void {}
 }

@@ -262,5 +262,4 @@ export class VmbusChannel {
   save(): unknown[] {
     return [this.#bit];
   }
-  load(_s: unknown[]): void {}
 }

@@ -154,5 +154,4 @@ export class GuestRingWriter {
   save(): unknown[] {
     return [this.#sv];
   }
-  load(_s: unknown[]): void {}
 }

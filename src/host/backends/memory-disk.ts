@@ -114,5 +114,4 @@ export class MemoryDisk implements Disk {
   save(): unknown[] {
     return [this.#chunkBlocks, this.#chunkBytes, this.#chunks];
   }
-  load(_s: unknown[]): void {}
 }

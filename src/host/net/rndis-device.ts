@@ -189,5 +189,4 @@ export class RndisDevice {
   save(): unknown[] {
     return [this.#cfg];
   }
-  load(_s: unknown[]): void {}
 }

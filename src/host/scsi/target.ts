@@ -295,7 +295,6 @@ export class ScsiTarget {
   save(): unknown[] {
     return [this.#luns, this.#scratch];
   }
-  load(_s: unknown[]): void {}
 }
 
 /** The operations this target implements (for the LUN-not-present answer). */

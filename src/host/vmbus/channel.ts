@@ -136,5 +136,4 @@ export class HostChannel {
   save(): unknown[] {
     return [this.#port];
   }
-  load(_s: unknown[]): void {}
 }

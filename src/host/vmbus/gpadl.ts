@@ -118,5 +118,4 @@ export class PagedHostMemory implements RingMemory {
   save(): unknown[] {
     return [this.#view, this.#pfns, this.#u32, this.#dv];
   }
-  load(_s: unknown[]): void {}
 }

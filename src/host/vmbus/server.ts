@@ -416,5 +416,4 @@ export class VmbusServer {
   save(): unknown[] {
     return [this.#byConnection, this.#gpadls, this.#port];
   }
-  load(_s: unknown[]): void {}
 }

@@ -133,7 +133,6 @@ export class VpciFunction {
   save(): unknown[] {
     return [this.#mask, this.#dv, this.#mv];
   }
-  load(_s: unknown[]): void {}
 }
 
 /**

@@ -183,5 +183,4 @@ export class VpciVsp implements Vsp {
   save(): unknown[] {
     return [this.#mmio, this.#windowName];
   }
-  load(_s: unknown[]): void {}
 }

@@ -144,5 +144,4 @@ export class DeviceDma implements DmaMemory {
   save(): unknown[] {
     return [this.#port];
   }
-  load(_s: unknown[]): void {}
 }

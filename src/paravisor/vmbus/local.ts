@@ -43,7 +43,6 @@ export class ParavisorGuestMemory implements ServerMemory {
   save(): unknown[] {
     return [this.#mem];
   }
-  load(_s: unknown[]): void {}
 }
 
 export interface LocalServerPort {

@@ -394,5 +394,4 @@ export class ParavisorVmbus {
   save(): unknown[] {
     return [this.#port, this.#opts, this.#gpadls, this.#localConn];
   }
-  load(_s: unknown[]): void {}
 }

@@ -261,5 +261,4 @@ export class ParavisorSynic {
   save(): unknown[] {
     return [this.#port, this.#vps, this.#slot, this.#word];
   }
-  load(_s: unknown[]): void {}
 }

@@ -179,5 +179,4 @@ export class PciConfigAccess {
   save(): unknown[] {
     return [this.#encrypted, this.#text, this.#block, this.#out];
   }
-  load(_s: unknown[]): void {}
 }

@@ -124,7 +124,6 @@ export class UtilService {
   save(): unknown[] {
     return [this.#page];
   }
-  load(_s: unknown[]): void {}
 }
 
 /**

@@ -537,7 +537,6 @@ export class StorvscDevice {
       this.#init,
     ];
   }
-  load(_s: unknown[]): void {}
 }
 
 function idText(lo: number, hi: number): string {

@@ -259,7 +259,6 @@ export class ScsiHost {
   save(): unknown[] {
     return [this.#bufGpa, this.#cdb, this.#cmd, this.#resp, this.#inflight];
   }
-  load(_s: unknown[]): void {}
 }
 
 /** The failure a result describes, or undefined when the command succeeded. */
