@@ -178,6 +178,7 @@ export function fuzzMerge(
       seed: s.seed ?? 0,
       shard: s.shards[0] ?? { index: 0, count: 1 },
       iterations: s.iterations,
+      boots: typeof s.boots === "number" ? s.boots : 0,
       coverage: s.coverage as string[],
       corpus: (s.corpus as unknown[]) ?? [],
       findings: s.findings as Finding[],

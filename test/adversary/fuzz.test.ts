@@ -4,8 +4,17 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { mergeResults, runCampaign, shardSeed } from "../../src/adversary/fuzz/campaign.ts";
+import fc from "fast-check";
+import {
+  CASES_PER_LIE_BOOT,
+  energy,
+  mergeResults,
+  pickByEnergy,
+  runCampaign,
+  shardSeed,
+} from "../../src/adversary/fuzz/campaign.ts";
 import { caseFromJson, caseToJson } from "../../src/adversary/fuzz/case.ts";
+import { bootKey } from "../../src/adversary/fuzz/execute.ts";
 import { mutate, seedCorpus } from "../../src/adversary/fuzz/mutate.ts";
 import { encodeReplay } from "../../src/adversary/replay.ts";
 import { Prng } from "../../src/util/prng.ts";
@@ -122,4 +131,51 @@ test("a saved fuzz finding replays through hvcoco attack --replay: a finding wit
   // The finding's own replay line reproduces it.
   const again = cli("attack", "--replay", v.verdicts[0]!.replay.split(" ").at(-1)!, "--json");
   assert.equal(again.status, 1);
+});
+
+test("a child without new lies keeps its parent's boot-time lies exactly", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), (seed) => {
+      const rng = Prng.fromSeed(seed);
+      let parent = seedCorpus(rng, CONFIGS[0]!)[rng.int(0, 8)]!;
+      for (let i = 0; i < 6; i++) parent = mutate(rng, parent, parent, true);
+      const other = mutate(rng, parent, undefined, true);
+      for (let i = 0; i < 20; i++) {
+        const child = mutate(rng, parent, other, false);
+        assert.equal(bootKey(child), bootKey(parent));
+      }
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test("the power schedule gives cheap parents more energy and every parent some; picks replay from the seed", () => {
+  assert.equal(energy(100, 100), 1);
+  assert.ok(energy(10, 100) > energy(60, 100) && energy(60, 100) > energy(100, 100));
+  assert.ok(energy(1000, 100) < energy(150, 100) && energy(1000, 100) > 0);
+  const costs = [10, 1000, 100, 100];
+  const count = (seed: number) => {
+    const rng = Prng.fromSeed(seed);
+    const n = [0, 0, 0, 0];
+    for (let i = 0; i < 4000; i++) n[pickByEnergy(rng, costs)]!++;
+    return n;
+  };
+  const n = count(5);
+  assert.ok(n[0]! > 1.2 * n[2]!, `the cheap entry is picked most (${n})`);
+  assert.ok(n[1]! > 0 && n[1]! < n[2]!, `the dear one less, but it is picked (${n})`);
+  assert.deepEqual(count(5), n);
+});
+
+test("a campaign budgets its boots under new lies: at most one per CASES_PER_LIE_BOOT cases", () => {
+  const iterations = 2 * CASES_PER_LIE_BOOT + 200;
+  const r = runCampaign({
+    seed: 11,
+    shard: { index: 0, count: 1 },
+    configs: [CONFIGS[1]!],
+    stop: (n) => n >= iterations,
+  });
+  assert.equal(r.iterations, iterations);
+  // One honest boot, and a boot under new lies when the budget allows (from case 0 on).
+  assert.ok(r.boots >= 2, `some lies were tried (${r.boots} boots)`);
+  assert.ok(r.boots <= 1 + 1 + Math.floor(iterations / CASES_PER_LIE_BOOT), `${r.boots} boots`);
 });

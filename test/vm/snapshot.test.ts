@@ -5,7 +5,17 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { caseToJson, type FuzzCase } from "../../src/adversary/fuzz/case.ts";
-import { caseAttack, coverageOf, shapesBoot } from "../../src/adversary/fuzz/execute.ts";
+import {
+  caseActions,
+  caseAttack,
+  coverageOf,
+  installBootLies,
+  type LieState,
+  poolKey,
+  runCase,
+  shapesBoot,
+  TargetPool,
+} from "../../src/adversary/fuzz/execute.ts";
 import { mutate, seedCorpus } from "../../src/adversary/fuzz/mutate.ts";
 import { type BootedTarget, bootTarget, runAttack, runAttackOnBooted } from "../../src/adversary/runner.ts";
 import type { Crossing } from "../../src/audit/crossings.ts";
@@ -227,3 +237,78 @@ for (const input of FUZZ_CONFIGS) {
     assert.deepEqual(restored(t, first), fresh(first, config, bootCrossings));
   });
 }
+
+test("cases that lie at boot run on a pooled VM booted under their lies exactly as on a fresh one", () => {
+  const rng = Prng.fromSeed(0x11e5);
+  // Small, so that targets are evicted and booted again on the way.
+  const pool = new TargetPool(3);
+  let lied = 0;
+  let reused = 0;
+  for (const input of FUZZ_CONFIGS) {
+    const cases = seedCorpus(rng, { ...input, seed: 7 });
+    for (let i = 0; i < 30 && lied < 6 * (FUZZ_CONFIGS.indexOf(input) + 1); i++) {
+      const c = mutate(rng, cases[rng.int(0, cases.length - 1)]!, undefined, true);
+      cases.push(c);
+      if (!shapesBoot(c)) continue;
+      lied++;
+      // A child that keeps the lies runs on the same pooled VM, restored.
+      const child = mutate(rng, c, cases[rng.int(0, cases.length - 1)], false);
+      assert.equal(poolKey(child), poolKey(c), "a child without new lies keeps its parent's");
+      for (const x of [c, child, c]) {
+        const before = pool.has(poolKey(x));
+        const a = runCase(x);
+        const b = runCase(x, pool);
+        if (before) reused++;
+        const label = JSON.stringify(caseToJson(x)).slice(0, 200);
+        assert.deepEqual(b.verdict, a.verdict, `verdict: ${label}`);
+        assert.deepEqual([...b.coverage].sort(), [...a.coverage].sort(), `coverage: ${label}`);
+      }
+    }
+  }
+  assert.ok(lied >= 12, `compared ${lied} cases with boot-time lies`);
+  assert.ok(reused >= lied, "pooled VMs booted under lies were restored and reused");
+});
+
+test("a pooled VM keeps the count of its hypercall lies from boot: every case sees the same calls fail", () => {
+  const config = { ...FUZZ_CONFIGS[3]!, seed: 7 };
+  const r = parseConfig(config);
+  if (!r.ok) throw new Error(r.error.message);
+  // How many HvPostMessage calls boot and the workload make (a lie that never acts counts them).
+  let state: LieState | undefined;
+  const counting: FuzzCase = {
+    config,
+    actions: [{ kind: "hypercall", code: 0x5c, status: 2, nth: 1 << 20 }],
+  };
+  bootTarget(r.config, undefined, (ctx) => {
+    state = installBootLies(ctx, counting);
+    return state;
+  });
+  const n = state!.calls.get(0x5c) ?? 0;
+  assert.ok(n > 0, "boot posts messages");
+  // The host rescinds relid 1; of the messages the guest posts in answer, the first
+  // goes through and every later one fails.
+  const rescind = new Uint8Array(12);
+  rescind[0] = 2;
+  rescind[8] = 1;
+  const c: FuzzCase = {
+    config,
+    actions: [
+      { kind: "hypercall", code: 0x5c, status: 2, nth: n + 1 },
+      { kind: "message", vp: 0, payload: rescind },
+    ],
+  };
+  const t = bootTarget(r.config, undefined, (ctx) => installBootLies(ctx, c));
+  const a = fresh(c, r.config, totalCrossings(t.vm));
+  const posts = a.trace
+    .filter((x) => x.kind === "hypercall" && x.what === "HVCALL_POST_MESSAGE")
+    .map((x) => x.detail?.["status"]);
+  assert.deepEqual(posts.slice(0, 2), [0, 2], "after boot, the first post went through and the next failed");
+  for (let i = 0; i < 3; i++) {
+    const trace: Crossing[] = [];
+    const verdict = runAttackOnBooted(t, caseActions(c), { case: caseToJson(c) }, (v) => {
+      v.audit.boundary.subscribe((x) => trace.push(structuredClone(x)));
+    });
+    assert.deepEqual(verdict, a.verdict, `run ${i}: verdict`);
+    assert.deepEqual(trace, a.trace, `run ${i}: crossings`);
+  }
+});

@@ -43,6 +43,8 @@ export interface CampaignResult {
   seed: number;
   shard: Shard;
   iterations: number;
+  /** VMs booted (one per configuration, one per set of boot-time lies tried, and again after an eviction). */
+  boots: number;
   coverage: string[];
   corpus: unknown[];
   findings: Finding[];
@@ -112,11 +114,15 @@ export function runCampaign(o: CampaignOptions): CampaignResult {
   const pool = new TargetPool();
   // Boots under new lies are budgeted: a boot costs as much as many cases.
   let lieBoots = 0;
+  let boots = 0;
 
   const consider = (c: FuzzCase): void => {
     const r = runCase(c, pool);
     iterations++;
-    if (r.booted && shapesBoot(c)) lieBoots++;
+    if (r.booted) {
+      boots++;
+      if (shapesBoot(c)) lieBoots++;
+    }
     let fresh = false;
     for (const id of r.coverage)
       if (!coverage.has(id)) {
@@ -164,6 +170,7 @@ export function runCampaign(o: CampaignOptions): CampaignResult {
     seed: o.seed,
     shard: o.shard,
     iterations,
+    boots,
     coverage: [...coverage].sort(),
     corpus: corpus.map(caseToJson),
     findings: [...findings.values()],
@@ -178,8 +185,10 @@ export function mergeResults(
   const findings = new Map<string, Finding>();
   const corpus: unknown[] = [];
   let iterations = 0;
+  let boots = 0;
   for (const r of results) {
     iterations += r.iterations;
+    boots += r.boots;
     for (const c of r.coverage) coverage.add(c);
     for (const f of r.findings) if (!findings.has(f.signature)) findings.set(f.signature, f);
     corpus.push(...r.corpus);
@@ -188,6 +197,7 @@ export function mergeResults(
     seed: results[0]?.seed ?? 0,
     shards: results.map((r) => r.shard),
     iterations,
+    boots,
     coverage: [...coverage].sort(),
     corpus,
     findings: [...findings.values()],
