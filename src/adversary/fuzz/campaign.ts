@@ -50,6 +50,9 @@ export interface CampaignResult {
   findings: Finding[];
 }
 
+/** Children of one parent run in a row (a havoc stage). */
+export const HAVOC_ROUNDS = 8;
+
 /**
  * Cases per boot under new lies: a case that brings new CPUID or hypercall lies
  * needs a VM booted under them (tens of milliseconds, against well under one for a
@@ -155,16 +158,20 @@ export function runCampaign(o: CampaignOptions): CampaignResult {
     }
   }
   while (!o.stop(iterations) && corpus.length > 0) {
+    // A havoc stage, as AFL runs one: several children of one parent in a row (they
+    // mostly share its VM, which stays warm in the caches).
     const parent = corpus[pickByEnergy(rng, costs)]!;
-    const other = corpus[rng.int(0, corpus.length - 1)];
-    const lies = lieBoots * CASES_PER_LIE_BOOT <= iterations;
-    let child = mutate(rng, parent, other, lies);
-    // Out of budget, a child whose lies have no booted VM (any more) drops them.
-    if (!lies && !pool.has(poolKey(child)))
-      child = { ...child, actions: child.actions.filter((a) => !BOOT_ACTIONS.has(a.kind)) };
-    consider(child);
-    if (o.onProgress && iterations % 16 === 0)
-      o.onProgress({ iterations, coverage: coverage.size, corpus: corpus.length, findings: findings.size });
+    for (let round = 0; round < HAVOC_ROUNDS && !o.stop(iterations); round++) {
+      const other = corpus[rng.int(0, corpus.length - 1)];
+      const lies = lieBoots * CASES_PER_LIE_BOOT <= iterations;
+      let child = mutate(rng, parent, other, lies);
+      // Out of budget, a child whose lies have no booted VM (any more) drops them.
+      if (!lies && !pool.has(poolKey(child)))
+        child = { ...child, actions: child.actions.filter((a) => !BOOT_ACTIONS.has(a.kind)) };
+      consider(child);
+      if (o.onProgress && iterations % 16 === 0)
+        o.onProgress({ iterations, coverage: coverage.size, corpus: corpus.length, findings: findings.size });
+    }
   }
   return {
     seed: o.seed,
