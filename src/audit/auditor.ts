@@ -33,6 +33,23 @@ export class Auditor {
   /** The guest's logged reasons for rejecting host input. */
   readonly rejections: { seq: number; code: string; message: string }[] = appendOnly([]);
 
+  /**
+   * plaintextRead() of labels[off, off + len): a short read (a ring index, a
+   * descriptor) is counted byte by byte, with no view made of it.
+   */
+  plaintextReadAt(labels: Uint8Array, off: number, len: number): void {
+    if (len > 32) {
+      this.plaintextRead(labels.subarray(off, off + len));
+      return;
+    }
+    for (let i = off; i < off + len; i++) {
+      const l = labels[i];
+      if (l === Label.SECRET) this.secretBytesLeaked++;
+      else if (l === Label.EXPOSED) this.exposedBytesRead++;
+      else if (l === Label.PUBLIC) this.publicBytesRead++;
+    }
+  }
+
   /** Account a plaintext host read of bytes with these labels. */
   plaintextRead(labels: Uint8Array): void {
     // Most reads are of one label throughout (a page, an I/O buffer): three searches settle it.

@@ -69,13 +69,15 @@ export class UntrustedView {
           continue;
         }
       }
-      const data = this.#mem.peek(pfn);
       if (o === "plaintext") {
-        if (data) {
-          dst.set(data.subarray(off, off + n), at);
-          this.#audit.plaintextRead(this.#mem.peekLabels(pfn)!.subarray(off, off + n));
+        const s = this.#mem.peekSlab(pfn);
+        if (s) {
+          const so = (pfn - s.firstPfn) * PAGE_SIZE + off;
+          dst.set(s.data.subarray(so, so + n), at);
+          this.#audit.plaintextReadAt(s.labels, so, n);
         } else dst.fill(0, at, at + n);
       } else if (o === "ciphertext") {
+        const data = this.#mem.peek(pfn);
         const plain = data ? data.subarray(off, off + n) : this.#scratch.fill(0).subarray(0, n);
         this.#enc.encrypt(pfn, off, plain, dst.subarray(at, at + n));
         this.#audit.ciphertextBytesRead += n;
@@ -254,7 +256,7 @@ export class HostWindow {
       this.#view.read(this.gpa + off, 4, this.#u32);
       return new DataView(this.#u32.buffer).getUint32(0, true);
     }
-    this.#audit.plaintextRead(this.#labels.subarray(off, off + 4));
+    this.#audit.plaintextReadAt(this.#labels, off, 4);
     return this.#dv.getUint32(off, true);
   }
 
@@ -276,7 +278,7 @@ export class HostWindow {
       this.#view.read(this.gpa + off, len, dst, dstOff);
       return;
     }
-    this.#audit.plaintextRead(this.#labels.subarray(off, off + len));
+    this.#audit.plaintextReadAt(this.#labels, off, len);
     dst.set(this.#data.subarray(off, off + len), dstOff);
   }
 
