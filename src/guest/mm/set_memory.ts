@@ -46,7 +46,7 @@ export function setMemoryDecrypted(
   purpose = "unspecified",
 ): number {
   const ret = setMemoryEncPgtable(k, gpa / 4096, pages, false).ret;
-  if (ret === 0) k.sharedRanges.set(gpa, { gpa, pages, purpose });
+  if (ret === 0) k.sharedRanges.set(gpa, Object.freeze({ gpa, pages, purpose }));
   else leak(k, gpa, pages, ret);
   return ret;
 }

@@ -57,7 +57,8 @@ export function vmbusBusInit(
 ): VmbusConnection {
   const conn = new VmbusConnection(k, opts);
   k.vmbus = conn;
-  conn.drivers.push(...drivers);
+  // A driver is its id table and entry points: it never changes once registered.
+  for (const d of drivers) conn.drivers.push(Object.isFrozen(d) ? d : Object.freeze(d));
   // 6.19: is_confidential from CPUID 0x40000082 EAX bit 3; the draft's probe tries it without the bit.
   k.confidentialVmbus =
     k.paravisor &&

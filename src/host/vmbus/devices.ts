@@ -23,7 +23,7 @@ export function defaultIcs(): HostIcs {
 
 /** The PCIe offer of a vPCI bus (after the default list: relid 14). */
 export function vpciDevice(vsp: Vsp): HostDevice {
-  return { name: "pcie", ifType: DeviceGuid.HV_PCIE_GUID, ifInstance: instanceGuid(14), vsp };
+  return Object.freeze({ name: "pcie", ifType: DeviceGuid.HV_PCIE_GUID, ifInstance: instanceGuid(14), vsp });
 }
 
 /** The default offer list, in offer order (relid = position + 1). `replace` swaps in VSPs by device name. */
@@ -44,10 +44,7 @@ export function defaultDevices(ics: HostIcs, replace: Readonly<Record<string, Vs
     ["scsi", G.HV_SCSI_GUID, new NullVsp()],
     ["nic", G.HV_NIC_GUID, new NullVsp()],
   ];
-  return list.map(([name, ifType, vsp], i) => ({
-    name,
-    ifType,
-    ifInstance: instanceGuid(i + 1),
-    vsp: replace[name] ?? vsp,
-  }));
+  return list.map(([name, ifType, vsp], i) =>
+    Object.freeze({ name, ifType, ifInstance: instanceGuid(i + 1), vsp: replace[name] ?? vsp }),
+  );
 }
