@@ -243,19 +243,28 @@ export function bootTarget(
 function hostReadsEverything(
   vm: Vm,
   pages: Iterable<number> | undefined,
-  each: (pfn: number, secret: number) => void = (_pfn, n) => {
-    vm.audit.secretBytesLeaked += n;
-  },
+  each?: (pfn: number, secret: number) => void,
 ): void {
-  const mem = vm.platform.memory;
-  const view = vm.platform.untrustedView("host");
-  const read = (pfn: number) => {
-    if (view.outcome(pfn, false) !== "plaintext") return;
-    const labels = mem.peekLabels(pfn);
-    if (labels) each(pfn, countLabel(labels, Label.SECRET));
-  };
-  if (pages) for (const pfn of pages) read(pfn);
-  else for (const r of view.mappedRuns()) for (let i = 0; i < r.count; i++) read(r.pfn + i);
+  if (pages)
+    for (const pfn of pages) {
+      const n = secretBytesRead(vm, pfn);
+      if (each) each(pfn, n);
+      else vm.audit.secretBytesLeaked += n;
+    }
+  else
+    for (const r of vm.platform.untrustedView("host").mappedRuns())
+      for (let i = 0; i < r.count; i++) {
+        const n = secretBytesRead(vm, r.pfn + i);
+        if (each) each(r.pfn + i, n);
+        else vm.audit.secretBytesLeaked += n;
+      }
+}
+
+/** The secret bytes a host read of page `pfn` gets in plaintext (0 unless the page is shared and visible). */
+function secretBytesRead(vm: Vm, pfn: number): number {
+  if (vm.platform.untrustedView("host").outcome(pfn, false) !== "plaintext") return 0;
+  const labels = vm.platform.memory.peekLabels(pfn);
+  return labels ? countLabel(labels, Label.SECRET) : 0;
 }
 
 /**
@@ -294,6 +303,30 @@ interface SinceSnapshot {
   exposed: readonly number[];
 }
 
+/** What became of the guest during a run: it crashed or refused to go on, and why. */
+class Outcome {
+  crashed = false;
+  refused = false;
+  reason: string | undefined;
+
+  /** Run `fn`; a guest crash or panic ends the run (recorded), anything else is a bug and propagates. */
+  guard(fn: () => void): boolean {
+    try {
+      fn();
+      return true;
+    } catch (e) {
+      if (e instanceof GuestCrash) {
+        this.crashed = true;
+        this.reason = e.message;
+      } else if (e instanceof GuestPanic) {
+        this.refused = true;
+        this.reason = e.message;
+      } else throw e;
+      return false;
+    }
+  }
+}
+
 function judge(
   t: Target,
   attack: Attack,
@@ -306,41 +339,25 @@ function judge(
   const config = vm.config;
   let hung = false;
   let probe: ChannelProbe = { checked: [], lost: [] };
-  let crashed = false;
-  let refused = false;
-  let reason: string | undefined;
+  const o = new Outcome();
   let integrityLost = false;
-  const guard = (fn: () => void): boolean => {
-    try {
-      fn();
-      return true;
-    } catch (e) {
-      if (e instanceof GuestCrash) {
-        crashed = true;
-        reason = e.message;
-      } else if (e instanceof GuestPanic) {
-        refused = true;
-        reason = e.message;
-      } else throw e;
-      return false;
-    }
-  };
   if (!boot.ok) {
-    if (boot.kind === "panic") refused = true;
-    else crashed = true;
-    reason = boot.crash;
+    if (boot.kind === "panic") o.refused = true;
+    else o.crashed = true;
+    o.reason = boot.crash;
   } else {
     const { secret, stored, failure } = planted ?? plantWorkload(vm);
     if (failure)
-      guard(() => {
+      o.guard(() => {
         throw failure;
       });
-    if (!crashed && !refused) guard(() => attack.after?.(ctx));
-    if (!crashed && !refused) guard(() => vm.scheduler.runUntilIdle());
+    if (!o.crashed && !o.refused) o.guard(() => attack.after?.(ctx));
+    if (!o.crashed && !o.refused) o.guard(() => vm.scheduler.runUntilIdle());
     // The attack stops acting; a machine that still does not settle is hung.
     session.detach();
-    if (!crashed && !refused) guard(() => (hung = !settles(vm)));
-    if (!crashed && !refused && !hung) guard(() => (probe = probeChannels(vm, session.touched, stored)));
+    if (!o.crashed && !o.refused) o.guard(() => (hung = !settles(vm)));
+    if (!o.crashed && !o.refused && !hung)
+      o.guard(() => (probe = probeChannels(vm, session.touched, stored)));
     const changed = since?.changed();
     if (changed) {
       // Each page once (a page read twice would count its secret bytes twice).
@@ -350,9 +367,9 @@ function judge(
     } else hostReadsEverything(vm, undefined);
     // On a restored VM, a secret page nothing changed since the snapshot (where the
     // guest had just planted it) reads back as it did then: intact.
-    if (secret && !crashed && !(changed && !changed.has(pfnOf(secret.gpa)))) {
+    if (secret && !o.crashed && !(changed && !changed.has(pfnOf(secret.gpa)))) {
       let intact = true;
-      guard(() => {
+      o.guard(() => {
         intact = secretIntact(vm, secret);
       });
       integrityLost = !intact;
@@ -367,8 +384,8 @@ function judge(
     .map((v) => ({ code: v.code, message: v.message }));
   const findings: string[] = [];
   if (a.secretBytesLeaked > 0) findings.push(`${a.secretBytesLeaked} secret bytes leaked`);
-  if (crashed) findings.push(`guest crashed: ${reason}`);
-  if (refused && attack.honest) findings.push(`guest refused to run with an honest host: ${reason}`);
+  if (o.crashed) findings.push(`guest crashed: ${o.reason}`);
+  if (o.refused && attack.honest) findings.push(`guest refused to run with an honest host: ${o.reason}`);
   if (integrityLost) findings.push("guest data changed by the host");
   for (const v of violations) findings.push(`${v.code}: ${v.message}`);
   if (hung) findings.push("the guest never settled after the attack (hung)");
@@ -391,9 +408,9 @@ function judge(
     seed: config.seed,
     unharden: config.unharden,
     secretBytesLeaked: a.secretBytesLeaked,
-    crashed,
-    refused,
-    ...(reason !== undefined ? { reason } : {}),
+    crashed: o.crashed,
+    refused: o.refused,
+    ...(o.reason !== undefined ? { reason: o.reason } : {}),
     integrityLost,
     violations,
     rejections: a.rejections.map((r) => ({ code: r.code, message: r.message })),
