@@ -32,10 +32,18 @@ interface ObjectRecord {
 }
 
 /**
- * Puts back an object's properties from `f` at `at` (its values, in its keys'
- * order) and returns the index past them; compiled per shape (see restorerFor).
+ * Puts back the properties of objects of one shape: objs[j] gets the values at
+ * vals[j * keys, (j + 1) * keys), in its keys' order. Compiled per shape (see
+ * restorerFor).
  */
-type Restorer = (o: Record<string, unknown>, f: unknown[], at: number) => number;
+type Restorer = (objs: readonly Record<string, unknown>[], vals: readonly unknown[]) => void;
+
+/** The objects of one shape in a snapshot, with their values in one flat array. */
+interface ShapeGroup {
+  readonly put: Restorer;
+  readonly objs: Record<string, unknown>[];
+  readonly vals: unknown[];
+}
 
 interface ArrayRecord {
   readonly o: unknown[];
@@ -71,10 +79,12 @@ function dropAdded(o: Record<string, unknown>, keys: readonly string[]): void {
 }
 
 /**
- * A function that puts back the properties `keys` of an object: one per shape,
- * compiled so that each store is a named property store the engine caches (a
- * generic o[k] = v over a thousand shapes is several times slower). A plain object
- * (possibly a dictionary) is also checked for properties added since.
+ * A function that puts back the properties `keys` of every object of a shape, in
+ * one loop: compiled per shape so that each load and store is a named property
+ * access the engine caches for that shape (a generic o[k] = v over a thousand
+ * shapes is several times slower), and called once per shape rather than once per
+ * object. A plain object (possibly a dictionary) is also checked for properties
+ * added since.
  */
 function restorerFor(plain: boolean, keys: readonly string[]): Restorer {
   const id = `${plain ? "p" : "c"}\0${keys.join("\0")}`;
@@ -83,7 +93,7 @@ function restorerFor(plain: boolean, keys: readonly string[]): Restorer {
     const stores = keys
       .map((k, i) => {
         const q = JSON.stringify(k);
-        return `if (o[${q}] !== f[at + ${i}]) o[${q}] = f[at + ${i}];`;
+        return `if (o[${q}] !== v[at + ${i}]) o[${q}] = v[at + ${i}];`;
       })
       .join("\n");
     const check = plain ? `let n = 0; for (const k in o) n++; if (n !== ${keys.length}) drop(o, keys);` : "";
@@ -91,7 +101,7 @@ function restorerFor(plain: boolean, keys: readonly string[]): Restorer {
     const make = new Function(
       "drop",
       "keys",
-      `return (o, f, at) => {\n${stores}\n${check}\nreturn at + ${keys.length};\n};`,
+      `return (objs, v) => {\nfor (let j = 0, at = 0; j < objs.length; j++, at += ${keys.length}) {\nconst o = objs[j];\n${stores}\n${check}\n}\n};`,
     );
     f = make(dropAdded, keys) as Restorer;
     restorers.set(id, f);
@@ -103,11 +113,13 @@ export interface VmSnapshot {
   /** The object the snapshot was taken of. */
   readonly root: object;
   /**
-   * What a restore reads for the objects, in one array (so it streams through
-   * memory instead of chasing a record per object): per object, the object, its
-   * restorer, its private fields (or 0), then its values.
+   * What a restore reads for the objects: per shape, the objects and their values
+   * in one flat array (so it streams through memory instead of chasing a record
+   * per object); and the objects whose private fields load() puts back, each
+   * followed by those fields.
    */
-  readonly flat: readonly unknown[];
+  readonly shapes: readonly ShapeGroup[];
+  readonly loads: readonly unknown[];
   readonly objects: readonly ObjectRecord[];
   readonly arrays: readonly ArrayRecord[];
   /** Append-only logs (util/snapshot-hints.ts): their length only; their records never change. */
@@ -156,7 +168,8 @@ export function takeSnapshot(root: object): VmSnapshot {
   const seenBuffers = new Set<ArrayBufferLike>();
   const objects: ObjectRecord[] = [];
   const arrays: ArrayRecord[] = [];
-  const flat: unknown[] = [];
+  const shapes = new Map<Restorer, ShapeGroup>();
+  const loads: unknown[] = [];
   const logs: { o: unknown[]; length: number }[] = [];
   const maps: { o: Map<unknown, unknown>; entries: [unknown, unknown][] }[] = [];
   const sets: { o: Set<unknown>; vals: unknown[] }[] = [];
@@ -228,8 +241,15 @@ export function takeSnapshot(root: object): VmSnapshot {
     if (!frozen) {
       const proto = Object.getPrototypeOf(o);
       objects.push({ o, keys, vals, priv });
-      const load = priv && typeof (o as Partial<Snapshottable>).load === "function";
-      flat.push(o, restorerFor(proto === Object.prototype || proto === null, keys), load ? priv : 0, ...vals);
+      const put = restorerFor(proto === Object.prototype || proto === null, keys);
+      let g = shapes.get(put);
+      if (!g) {
+        g = { put, objs: [], vals: [] };
+        shapes.set(put, g);
+      }
+      g.objs.push(o);
+      for (const x of vals) g.vals.push(x);
+      if (priv && typeof (o as Partial<Snapshottable>).load === "function") loads.push(o, priv);
     }
   }
   const memories = mems.map((mem) => {
@@ -242,7 +262,7 @@ export function takeSnapshot(root: object): VmSnapshot {
       }
     return { mem, mark: mem.mark(), copies, backing: new Map(mem.backingMap) };
   });
-  return { root, flat, objects, arrays, logs, maps, sets, buffers, memories };
+  return { root, shapes: [...shapes.values()], loads, objects, arrays, logs, maps, sets, buffers, memories };
 }
 
 /**
@@ -315,13 +335,9 @@ export function restoreSnapshot(s: VmSnapshot): void {
     t.o.clear();
     for (const x of t.vals) t.o.add(x);
   }
-  const f = s.flat;
-  for (let i = 0; i < f.length; ) {
-    const o = f[i] as Record<string, unknown>;
-    const priv = f[i + 2] as unknown[] | 0;
-    i = (f[i + 1] as Restorer)(o, f as unknown[], i + 3);
-    if (priv !== 0) (o as unknown as Required<Snapshottable>).load(priv);
-  }
+  for (const g of s.shapes) g.put(g.objs, g.vals);
+  const l = s.loads;
+  for (let i = 0; i < l.length; i += 2) (l[i] as Required<Snapshottable>).load(l[i + 1] as unknown[]);
   // Last: the pages go back into their backings as the snapshot had them (restored above).
   for (const m of s.memories)
     if (incremental.has(m.mem))
