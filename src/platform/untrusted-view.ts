@@ -218,7 +218,7 @@ export class HostWindow {
   readonly #dv: DataView;
   #epoch = -1;
   #direct = false;
-  readonly #u32 = new Uint8Array(4);
+  readonly #u32 = scratch(new Uint8Array(4));
 
   constructor(view: UntrustedView, mem: GuestMemory, audit: Auditor, gpa: number, size: number) {
     if (gpa % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0 || size === 0)

@@ -151,7 +151,7 @@ export class RingWriter {
   #start = -1;
   #at = 0;
   #left = 0;
-  readonly #scratch = new Uint8Array(16);
+  readonly #scratch = scratch(new Uint8Array(16));
   readonly #sv = new DataView(this.#scratch.buffer);
 
   constructor(mem: RingMemory) {

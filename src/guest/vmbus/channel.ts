@@ -5,6 +5,7 @@
 // over the guest's decrypted mapping of the ring pages (C17) — its requestor
 // table, and signalling the host (vmbus_setevent; kernel-facts.md §6.9).
 import { Label } from "../../audit/labels.ts";
+import { scratch } from "../../util/snapshot-hints.ts";
 import { PacketFlag, PacketType, VmbusSize } from "../../vmbus/constants.ts";
 import { isFault, type VmbusFault } from "../../vmbus/errors.ts";
 import type { OfferChannelMsg } from "../../vmbus/messages.ts";
@@ -78,7 +79,7 @@ export class VmbusChannel {
   packetsIn = 0;
   packetsOut = 0;
   signals = 0;
-  readonly #bit = new Uint8Array(1);
+  readonly #bit = scratch(new Uint8Array(1));
 
   constructor(
     conn: VmbusConnection,

@@ -15,6 +15,8 @@
 // `copyBeforeValidate: false` is the negative control: the reader validates the
 // descriptor in shared memory and then reads it again from shared memory whenever
 // a field is used, the window a host exploits by changing it at "after-validate".
+
+import { scratch } from "../../util/snapshot-hints.ts";
 import { VmbusSize } from "../../vmbus/constants.ts";
 import type { VmbusFault } from "../../vmbus/errors.ts";
 import { HV_RING_BUFFER, VMPACKET_DESCRIPTOR } from "../../vmbus/layout.ts";
@@ -71,7 +73,7 @@ export class GuestRingReader {
   #base = 0;
   #length = 0;
   #validated = 0;
-  readonly #scratch = new Uint8Array(8);
+  readonly #scratch = scratch(new Uint8Array(8));
 
   constructor(mem: RingMemory, opts: GuestReaderOptions = {}) {
     this.mem = mem;
