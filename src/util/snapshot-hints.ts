@@ -47,3 +47,46 @@ export function readonlyBytes<T extends ArrayBufferView>(b: T): T {
 export function isReadonlyBytes(b: ArrayBufferLike): boolean {
   return readonlyBuffers.has(b);
 }
+
+/**
+ * The bytes of a buffer written since a snapshot, as one range (reported by its
+ * writers): a restore of that snapshot copies back only the range. `owner` is the
+ * snapshot the range counts from; any other snapshot restores the whole buffer.
+ */
+export class WriteRange {
+  lo = Number.POSITIVE_INFINITY;
+  hi = 0;
+  owner: object | undefined;
+
+  /** Bytes [from, to) of the buffer (relative to the view it was declared with) are written. */
+  wrote(from: number, to: number): void {
+    if (from < this.lo) this.lo = from;
+    if (to > this.hi) this.hi = to;
+  }
+
+  /** Start counting from snapshot `owner`. */
+  reset(owner: object): void {
+    this.lo = Number.POSITIVE_INFINITY;
+    this.hi = 0;
+    this.owner = owner;
+  }
+}
+
+const writeRanges = new WeakMap<ArrayBufferLike, WriteRange>();
+
+/**
+ * Declare that every write of `b` is reported to the returned range (a whole buffer
+ * of its own, from offset 0): a snapshot then copies back only what was written
+ * since, not the whole buffer.
+ */
+export function trackWrites(b: Uint8Array): WriteRange {
+  if (b.byteOffset !== 0 || b.byteLength !== b.buffer.byteLength)
+    throw new Error("trackWrites needs a view of a whole buffer");
+  const r = new WriteRange();
+  writeRanges.set(b.buffer, r);
+  return r;
+}
+
+export function writeRangeOf(b: ArrayBufferLike): WriteRange | undefined {
+  return writeRanges.get(b);
+}

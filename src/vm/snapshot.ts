@@ -11,7 +11,13 @@
 import { KeyObject } from "node:crypto";
 import { GuestMemory, LINE_SHIFT } from "../platform/memory.ts";
 import { PAGE_SIZE } from "../platform/page.ts";
-import { isAppendOnly, isReadonlyBytes, isScratch } from "../util/snapshot-hints.ts";
+import {
+  isAppendOnly,
+  isReadonlyBytes,
+  isScratch,
+  type WriteRange,
+  writeRangeOf,
+} from "../util/snapshot-hints.ts";
 
 /** A class whose `#private` fields hold state: the walk reaches them through these. */
 export interface Snapshottable {
@@ -130,7 +136,13 @@ export interface VmSnapshot {
    * Every ArrayBuffer behind a typed array or DataView, with a copy of its bytes;
    * `memory` when it backs guest pages (restored page by page, see memories).
    */
-  readonly buffers: readonly { o: Uint8Array; copy: Uint8Array; memory?: GuestMemory }[];
+  readonly buffers: readonly {
+    o: Uint8Array;
+    copy: Uint8Array;
+    memory?: GuestMemory;
+    /** Its writers report what they write (util/snapshot-hints.ts trackWrites). */
+    range?: WriteRange;
+  }[];
   /**
    * Guest memories in the graph, each marked when the snapshot was taken: a restore
    * puts back only the pages written since the mark (the memory logs its writers),
@@ -173,14 +185,15 @@ export function takeSnapshot(root: object): VmSnapshot {
   const logs: { o: unknown[]; length: number }[] = [];
   const maps: { o: Map<unknown, unknown>; entries: [unknown, unknown][] }[] = [];
   const sets: { o: Set<unknown>; vals: unknown[] }[] = [];
-  const buffers: { o: Uint8Array; copy: Uint8Array; memory?: GuestMemory }[] = [];
+  const buffers: { o: Uint8Array; copy: Uint8Array; memory?: GuestMemory; range?: WriteRange }[] = [];
   const mems: GuestMemory[] = [];
   const stack: unknown[] = [root];
   const buffer = (b: ArrayBufferLike): void => {
     if (seenBuffers.has(b) || isScratch(b) || isReadonlyBytes(b)) return;
     seenBuffers.add(b);
     const o = new Uint8Array(b);
-    buffers.push({ o, copy: o.slice() });
+    const range = writeRangeOf(b);
+    buffers.push(range ? { o, copy: o.slice(), range } : { o, copy: o.slice() });
   };
   while (stack.length > 0) {
     const v = stack.pop();
@@ -262,7 +275,20 @@ export function takeSnapshot(root: object): VmSnapshot {
       }
     return { mem, mark: mem.mark(), copies, backing: new Map(mem.backingMap) };
   });
-  return { root, shapes: [...shapes.values()], loads, objects, arrays, logs, maps, sets, buffers, memories };
+  const snapshot = {
+    root,
+    shapes: [...shapes.values()],
+    loads,
+    objects,
+    arrays,
+    logs,
+    maps,
+    sets,
+    buffers,
+    memories,
+  };
+  for (const b of buffers) b.range?.reset(snapshot);
+  return snapshot;
 }
 
 /**
@@ -319,6 +345,14 @@ export function restoreSnapshot(s: VmSnapshot): void {
     if (b.memory && incremental.has(b.memory)) continue;
     const o = b.o;
     const c = b.copy;
+    const r = b.range;
+    if (r) {
+      // Only what was written since this snapshot (all of it after another one's).
+      if (r.owner !== s) o.set(c);
+      else if (r.hi > r.lo) o.set(c.subarray(r.lo, r.hi), r.lo);
+      r.reset(s);
+      continue;
+    }
     // A few bytes: compared and put back in place, cheaper than a native copy call.
     if (c.length <= 64) {
       for (let i = 0; i < c.length; i++) if (o[i] !== c[i]) o[i] = c[i]!;

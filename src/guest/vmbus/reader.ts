@@ -16,7 +16,7 @@
 // descriptor in shared memory and then reads it again from shared memory whenever
 // a field is used, the window a host exploits by changing it at "after-validate".
 
-import { scratch } from "../../util/snapshot-hints.ts";
+import { scratch, trackWrites, type WriteRange } from "../../util/snapshot-hints.ts";
 import { VmbusSize } from "../../vmbus/constants.ts";
 import type { VmbusFault } from "../../vmbus/errors.ts";
 import { HV_RING_BUFFER, VMPACKET_DESCRIPTOR } from "../../vmbus/layout.ts";
@@ -61,6 +61,8 @@ export class GuestRingReader {
   readonly mem: RingMemory;
   readonly dataSize: number;
   /** The private (encrypted) packet buffer: the only place a handed-out packet lives. */
+  /** What the reader changed of buf since a snapshot (util/snapshot-hints.ts). */
+  readonly #bufWrites: WriteRange;
   readonly buf: Uint8Array;
   readonly view: DataView;
   readonly copyBeforeValidate: boolean;
@@ -82,6 +84,7 @@ export class GuestRingReader {
     if (!(size >= DESC_SIZE && size % 8 === 0)) throw new Error(`packet buffer size ${size}`);
     this.buf = new Uint8Array(size);
     this.view = new DataView(this.buf.buffer);
+    this.#bufWrites = trackWrites(this.buf);
     this.copyBeforeValidate = opts.copyBeforeValidate ?? true;
     this.onPoint = opts.onPoint;
   }
@@ -109,6 +112,7 @@ export class GuestRingReader {
     if (bad) return bad;
     if (!this.copyBeforeValidate) return this.#unhardened(p, pktLen, pktOff);
     this.onPoint?.("after-validate");
+    this.#bufWrites.wrote(0, pktLen);
     ringCopyOut(mem, ds, p, this.buf, 0, pktLen);
     this.onPoint?.("after-copy");
     // The host may have changed the descriptor between the length read and the copy.

@@ -10,6 +10,7 @@
 // fields and padding carry whatever the buffer held before, with its labels: the
 // buffer starts out as recycled private memory, SECRET.
 import { Label } from "../../audit/labels.ts";
+import { trackWrites, type WriteRange } from "../../util/snapshot-hints.ts";
 import { PacketType, VmbusSize } from "../../vmbus/constants.ts";
 import type { VmbusFault } from "../../vmbus/errors.ts";
 import { GPA_RANGE, VMDATA_GPA_DIRECT } from "../../vmbus/layout.ts";
@@ -37,6 +38,9 @@ export class GuestRingWriter {
   /** Labels of the staging bytes (what a leak of them would reveal). */
   readonly stagingLabels: Uint8Array;
   readonly #sv: DataView;
+  /** What the writer changed of staging and its labels (for snapshots: util/snapshot-hints.ts). */
+  readonly #stagingWrites: WriteRange;
+  readonly #labelWrites: WriteRange;
 
   constructor(mem: RingMemory, opts: GuestWriterOptions = {}) {
     this.ring = new RingWriter(mem);
@@ -47,6 +51,8 @@ export class GuestRingWriter {
     for (let i = 0; i < size; i++) this.staging[i] = (i * 131 + 7) & 0xff;
     this.stagingLabels = new Uint8Array(size).fill(Label.SECRET);
     this.#sv = new DataView(this.staging.buffer);
+    this.#stagingWrites = trackWrites(this.staging);
+    this.#labelWrites = trackWrites(this.stagingLabels);
   }
 
   /** An in-band packet: descriptor, payload, padding (vmbus_sendpacket). */
@@ -60,6 +66,7 @@ export class GuestRingWriter {
     labels: number | Uint8Array,
   ): WriteOutcome | VmbusFault {
     const len = (DESC_SIZE + payloadLen + 7) & ~7;
+    this.#wrote(0, DESC_SIZE);
     // Every byte of the 16-byte descriptor is a field the writer sets: nothing to clear.
     encodeDescriptorFast(this.#sv, 0, type, DESC_SIZE / 8, len / 8, flags, transId);
     this.#public(0, DESC_SIZE);
@@ -83,6 +90,7 @@ export class GuestRingWriter {
     const hdr = gpaDirectHeaderSize(ranges);
     const len = (hdr + payloadLen + 7) & ~7;
     if (hdr > this.staging.length) throw new Error(`GPA-direct header of ${hdr} bytes > staging buffer`);
+    this.#wrote(0, hdr);
     this.#clearHeader(hdr);
     const v = this.#sv;
     encodeDescriptorFast(v, 0, PacketType.VM_PKT_DATA_USING_GPA_DIRECT, hdr / 8, len / 8, flags, transId);
@@ -111,6 +119,12 @@ export class GuestRingWriter {
     this.ring.setPendingSendSize(bytes);
   }
 
+  /** Report staging bytes [from, to) (and their labels) as written, before writing them. */
+  #wrote(from: number, to: number): void {
+    this.#stagingWrites.wrote(from, to);
+    this.#labelWrites.wrote(from, to);
+  }
+
   /** Zero the header before its fields are set (hardened; the negative control leaves it stale). */
   #clearHeader(hdr: number): void {
     if (this.zeroPadding) this.staging.fill(0, 0, hdr);
@@ -131,6 +145,7 @@ export class GuestRingWriter {
   ): WriteOutcome | VmbusFault {
     const ring = this.ring;
     if (!this.zeroPadding) {
+      this.#wrote(hdr, len);
       // The negative control: assemble everything in the reused buffer and copy it out whole.
       if (len > this.staging.length) throw new Error(`packet of ${len} bytes > staging buffer`);
       const b = ring.begin(len);
