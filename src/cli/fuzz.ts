@@ -11,7 +11,7 @@ import { parseConfig } from "../vm/config.ts";
 import { EXIT_FINDING, EXIT_OK, UsageError } from "./errors.ts";
 import { writeFileAtomic } from "./output.ts";
 
-/** Small guests, one vCPU: each iteration boots a fresh VM. */
+/** Small guests, one vCPU: each case runs on a pooled VM of its configuration, restored from its snapshot. */
 export const FUZZ_CONFIGS: readonly Record<string, unknown>[] = [
   { isolation: "snp", mode: "paravisor", memory: "64M", vcpus: 1 },
   { isolation: "tdx", mode: "paravisor", memory: "64M", vcpus: 1 },

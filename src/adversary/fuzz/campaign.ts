@@ -2,7 +2,9 @@
 // sequence of cases is a function of (seed, shard) alone, so a campaign splits
 // across cores and machines and any case can be run again; only where a
 // time-bounded run stops depends on the clock. Each case runs on fresh VM state:
-// its configuration's VM restored from a snapshot taken just after boot.
+// the VM of its configuration and boot-time lies, restored from the snapshot taken
+// once it booted. Parents are drawn by a power schedule over their cost, each for
+// a havoc stage of children; boots under new lies are budgeted.
 import { Prng } from "../../util/prng.ts";
 import { BOOT_ACTIONS, caseToJson, type FuzzCase } from "./case.ts";
 import { poolKey, runCase, shapesBoot, TargetPool } from "./execute.ts";

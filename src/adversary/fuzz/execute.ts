@@ -1,5 +1,7 @@
-// Run one fuzz case on a fresh VM, booted from the case's configuration and seed,
-// through the attack runner (so a case is judged exactly like an attack), and
+// Run one fuzz case on fresh VM state (a pooled VM booted from the case's
+// configuration, seed and boot-time lies, restored from its snapshot; or a VM
+// booted for it) through the attack runner (so a case is judged exactly like an
+// attack), and
 // collect the coverage it reached: the validation branches the guest took (its
 // rejection codes), the auditor's violation codes, the exceptions raised, and the
 // crossings by kind in AFL-style hit-count buckets.
