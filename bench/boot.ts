@@ -6,6 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { parseConfig, STANDARD_CONFIGS, type VmConfig } from "../src/vm/config.ts";
 import { Vm } from "../src/vm/vm.ts";
+import { benchFlags } from "./args.ts";
 
 function cfg(c: Record<string, unknown>): VmConfig {
   const r = parseConfig(c);
@@ -21,7 +22,8 @@ function timeIt(n: number, fn: () => void): number {
 }
 
 /** Child mode: boot one big guest and print peak RSS (KiB) as JSON. */
-if (process.argv.includes("--child-rss")) {
+const { json, iterations, flags } = benchFlags("boot.ts", { iterations: 20 }, ["child-rss"]);
+if (flags.has("child-rss")) {
   const vm = new Vm(cfg({ isolation: "snp", mode: "paravisor", memory: "64G", vcpus: 16 }));
   const o = vm.boot();
   if (!o.ok) throw new Error(o.crash);
@@ -35,10 +37,6 @@ if (process.argv.includes("--child-rss")) {
   );
   process.exit(0);
 }
-
-const json = process.argv.includes("--json");
-const itArg = process.argv.indexOf("--iterations");
-const iterations = itArg > 0 ? Number(process.argv[itArg + 1]) : 20;
 
 const src = new Uint8Array(1 << 20).fill(1);
 const dst = new Uint8Array(1 << 20);

@@ -10,10 +10,9 @@ import { runCampaign } from "../src/adversary/fuzz/campaign.ts";
 import { FUZZ_CONFIGS } from "../src/cli/fuzz.ts";
 import { parseConfig } from "../src/vm/config.ts";
 import { Vm } from "../src/vm/vm.ts";
+import { benchFlags } from "./args.ts";
 
-const json = process.argv.includes("--json");
-const sArg = process.argv.indexOf("--seconds");
-const seconds = sArg > 0 ? Number(process.argv[sArg + 1]) : 10;
+const { json, seconds } = benchFlags("fuzz.ts", { seconds: 10 });
 
 const configs = FUZZ_CONFIGS.map((c) => {
   const r = parseConfig(c);

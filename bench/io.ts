@@ -21,6 +21,7 @@ import { PAGE_SIZE } from "../src/platform/page.ts";
 import { parseConfig, STANDARD_CONFIGS } from "../src/vm/config.ts";
 import { vspCopies } from "../src/vm/disk-workload.ts";
 import { Vm } from "../src/vm/vm.ts";
+import { benchFlags } from "./args.ts";
 
 const CHUNK = 64 * 1024;
 /** The region written and read round after round (and the memcpy's source and destination size). */
@@ -135,7 +136,7 @@ function benchStorage(input: Record<string, unknown>, memcpy: number, depth: num
 }
 
 function main(): void {
-  const json = process.argv.includes("--json");
+  const { json } = benchFlags("io.ts", {});
   const memcpy = benchMemcpy();
   const storage = STANDARD_CONFIGS.flatMap((c) => DEPTHS.map((d) => benchStorage(c, memcpy, d)));
   const goals = {

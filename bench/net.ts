@@ -14,6 +14,7 @@ import { NET_DEFAULTS } from "../src/host/vsp/netvsp.ts";
 import { parseConfig } from "../src/vm/config.ts";
 import { guestNic } from "../src/vm/network.ts";
 import { Vm } from "../src/vm/vm.ts";
+import { benchFlags } from "./args.ts";
 
 const FRAME = 1500;
 const PAYLOAD = FRAME - 14 - 20 - 8;
@@ -109,7 +110,7 @@ function benchMemcpy(): number {
 }
 
 function main(): void {
-  const json = process.argv.includes("--json");
+  const { json } = benchFlags("net.ts", {});
   const copyFps = benchMemcpy();
   const memcpyMbPerSec = +((copyFps * FRAME) / 1e6).toFixed(1);
   const results: Result[] = CONFIGS.map((c) => {

@@ -11,6 +11,7 @@ import { GuestRingReader } from "../src/guest/vmbus/reader.ts";
 import { GuestRingWriter } from "../src/guest/vmbus/writer.ts";
 import { isFault } from "../src/vmbus/errors.ts";
 import { ArrayRingMemory, initRing } from "../src/vmbus/ring.ts";
+import { benchFlags } from "./args.ts";
 
 const RING_DATA_BYTES = 256 * 1024;
 const SIZES = [64, 1024, 16384] as const;
@@ -96,7 +97,7 @@ function benchMemcpy(size: number): number {
 }
 
 function main(): void {
-  const json = process.argv.includes("--json");
+  const { json } = benchFlags("ring.ts", {});
   const results: Result[] = [];
   for (const size of SIZES) {
     const pps = benchRing(size);

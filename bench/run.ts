@@ -6,7 +6,15 @@ import { existsSync } from "node:fs";
 const benches = ["boot.ts", "ring.ts", "io.ts", "net.ts", "fuzz.ts"].filter((b) =>
   existsSync(new URL(`./${b}`, import.meta.url)),
 );
+// Only --json goes to every bench (each has its own other flags).
 const extra = process.argv.slice(2);
+for (const a of extra)
+  if (a !== "--json") {
+    console.error(
+      `bench/run.ts: unknown flag ${JSON.stringify(a)} (only --json; run a bench alone for its own flags)`,
+    );
+    process.exit(2);
+  }
 let failed = false;
 for (const b of benches) {
   console.log(`\n# bench/${b}`);
