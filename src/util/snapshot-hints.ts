@@ -1,6 +1,8 @@
 // What a VM snapshot (src/vm/snapshot.ts) may skip, declared where the state lives:
 // an append-only log whose records never change once appended needs only its
-// length saved (a restore cuts off what came after), not a copy of every record.
+// length saved (a restore cuts off what came after), not a copy of every record;
+// scratch and final bytes need no copy at all; a buffer whose writers report what
+// they write needs only that range put back.
 // Kept apart from the snapshot so that low layers (the platform, the auditor) can
 // declare their logs without importing the VM.
 
@@ -16,7 +18,8 @@ export function isAppendOnly(a: readonly unknown[]): boolean {
   return logs.has(a);
 }
 
-const scratchBuffers = new WeakSet<ArrayBufferLike>();
+/** Buffers whose bytes a snapshot need not keep (declared by scratch or readonlyBytes). */
+const unkept = new WeakSet<ArrayBufferLike>();
 
 /**
  * Declare `b` scratch: each use writes what it then reads, so its bytes between
@@ -25,27 +28,22 @@ const scratchBuffers = new WeakSet<ArrayBufferLike>();
  * bytes are exactly what zero-padding is about). Returns `b`.
  */
 export function scratch<T extends ArrayBufferView>(b: T): T {
-  scratchBuffers.add(b.buffer);
+  unkept.add(b.buffer);
   return b;
 }
-
-export function isScratch(b: ArrayBufferLike): boolean {
-  return scratchBuffers.has(b);
-}
-
-const readonlyBuffers = new WeakSet<ArrayBufferLike>();
 
 /**
  * Declare `b`'s bytes final: nothing writes them after this call (a launch image,
  * a measured page), so a snapshot need not copy them. Returns `b`.
  */
 export function readonlyBytes<T extends ArrayBufferView>(b: T): T {
-  readonlyBuffers.add(b.buffer);
+  unkept.add(b.buffer);
   return b;
 }
 
-export function isReadonlyBytes(b: ArrayBufferLike): boolean {
-  return readonlyBuffers.has(b);
+/** Whether a snapshot may leave the bytes of `b` out (scratch or read-only). */
+export function isUnkept(b: ArrayBufferLike): boolean {
+  return unkept.has(b);
 }
 
 /**

@@ -11,13 +11,7 @@
 import { KeyObject } from "node:crypto";
 import { GuestMemory, LINE_SHIFT } from "../platform/memory.ts";
 import { PAGE_SIZE } from "../platform/page.ts";
-import {
-  isAppendOnly,
-  isReadonlyBytes,
-  isScratch,
-  type WriteRange,
-  writeRangeOf,
-} from "../util/snapshot-hints.ts";
+import { isAppendOnly, isUnkept, type WriteRange, writeRangeOf } from "../util/snapshot-hints.ts";
 
 /** A class whose `#private` fields hold state: the walk reaches them through these. */
 export interface Snapshottable {
@@ -189,7 +183,7 @@ export function takeSnapshot(root: object): VmSnapshot {
   const mems: GuestMemory[] = [];
   const stack: unknown[] = [root];
   const buffer = (b: ArrayBufferLike): void => {
-    if (seenBuffers.has(b) || isScratch(b) || isReadonlyBytes(b)) return;
+    if (seenBuffers.has(b) || isUnkept(b)) return;
     seenBuffers.add(b);
     const o = new Uint8Array(b);
     const range = writeRangeOf(b);
