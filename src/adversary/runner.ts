@@ -234,11 +234,14 @@ export function bootTarget(
 }
 
 /**
- * Whatever the attack did, a curious host then reads every page its SLAT maps in
- * plaintext: the secret bytes there are leaked. `pages` narrows the read to the
- * pages that can hold something new (on a VM restored from a snapshot: those
- * changed since it, and those that held secret bytes in it); `each` sees the
- * secret bytes per page instead of the auditor.
+ * Whatever the attack did, a curious host could then read every page its SLAT maps
+ * in plaintext: the secret bytes there count as leaked. The auditor weighs that
+ * read itself (the labels of each page whose host outcome is plaintext, the same
+ * rule UntrustedView applies) rather than having the host make it: no host code
+ * runs and no crossing is recorded, so the case's coverage is its own. `pages`
+ * narrows it to the pages that can hold something new (on a VM restored from a
+ * snapshot: those changed since it, and those that held secret bytes in it); `each`
+ * sees the secret bytes per page instead of the auditor.
  */
 function hostReadsEverything(
   vm: Vm,

@@ -77,6 +77,16 @@ export const NETVSC_MAX_PKT_SIZE =
  */
 export const NETVSC_INIT_RQST = 0x7ffffffd;
 
+/** The record's entry of `m`, made (MAX_PAGE_BUFFER_COUNT long) the first time it is asked for. */
+function madeOnce<T>(m: Map<number, T>, i: number, make: new (n: number) => T): T {
+  let a = m.get(i);
+  if (!a) {
+    a = new make(MAX_PAGE_BUFFER_COUNT);
+    m.set(i, a);
+  }
+  return a;
+}
+
 /** The fields of every packet record, one typed array per field (TxPacket is a view of one index). */
 export class TxRecords {
   readonly inUse = new Uint8Array(TX_RECORDS);
@@ -108,21 +118,11 @@ export class TxPacket {
 
   /** swiotlb mappings to undo on completion (netvsc_dma_unmap): addresses. */
   get tlb(): Float64Array {
-    let a = this.r.tlb.get(this.index);
-    if (!a) {
-      a = new Float64Array(MAX_PAGE_BUFFER_COUNT);
-      this.r.tlb.set(this.index, a);
-    }
-    return a;
+    return madeOnce(this.r.tlb, this.index, Float64Array);
   }
   /** And their lengths. */
   get lens(): Uint32Array {
-    let a = this.r.lens.get(this.index);
-    if (!a) {
-      a = new Uint32Array(MAX_PAGE_BUFFER_COUNT);
-      this.r.lens.set(this.index, a);
-    }
-    return a;
+    return madeOnce(this.r.lens, this.index, Uint32Array);
   }
 
   get inUse(): boolean {
